@@ -1,0 +1,148 @@
+"""The embedded demo directory: people and groups from a YAML file, accounts simulated in memory.
+
+    people: [{email, name, title, department, location, manager: EMAIL, groups: [NAME],
+              recovery_email, locked, disabled, username}]
+    groups: [{name, description, protected}]
+
+It lets anyone try frontdesk with their own people and no server. Resets and unlocks change only the
+in-memory copy (a demo must never pretend to touch a real account); the password itself is not kept.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from automations.directory import (
+    AccountStatus,
+    DirectoryPerson,
+    NotFound,
+    NotLocked,
+    PasswordPolicy,
+)
+
+
+class DemoDirectoryError(ValueError):
+    """The YAML file is not a usable directory; the message names the file and the entry."""
+
+
+@dataclass
+class _Account:
+    locked: bool = False
+    disabled: bool = False
+    must_change: bool = False
+    resets: int = 0
+
+
+class DemoDirectory:
+    name = "demo"
+
+    def __init__(
+        self, people: list[DirectoryPerson], groups: dict[str, dict[str, Any]], accounts: dict[str, _Account]
+    ) -> None:
+        self._people = {person.email: person for person in people}
+        self._groups = groups
+        self._accounts = accounts
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_file(cls, path: Path) -> DemoDirectory:
+        try:
+            document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise DemoDirectoryError(f"{path}: cannot read the demo directory: {error}") from None
+        return cls.from_document(document, source=str(path))
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any], source: str = "<demo>") -> DemoDirectory:
+        if not isinstance(document, dict) or not isinstance(document.get("people"), list):
+            raise DemoDirectoryError(f"{source}: expected a mapping with a `people:` list")
+        groups = {
+            str(g["name"]): dict(g)
+            for g in document.get("groups") or []
+            if isinstance(g, dict) and g.get("name")
+        }
+        people, accounts = [], {}
+        for index, entry in enumerate(document["people"]):
+            person, account = _parse_person(entry, f"{source}: people[{index}]")
+            people.append(person)
+            accounts[person.email] = account
+        return cls(people, groups, accounts)
+
+    def people(self) -> list[DirectoryPerson]:
+        return list(self._people.values())
+
+    def find_by_email(self, email: str) -> DirectoryPerson | None:
+        return self._people.get(email.strip().lower())
+
+    def get(self, person_id: str) -> DirectoryPerson | None:
+        return self._people.get(person_id)
+
+    def group_members(self, group: str) -> list[DirectoryPerson]:
+        return [person for person in self._people.values() if group in person.groups]
+
+    def is_member(self, person: DirectoryPerson, group: str) -> bool:
+        return group in person.groups
+
+    def account_status(self, person: DirectoryPerson) -> AccountStatus:
+        account = self._account(person)
+        protected = [g for g in person.groups if self._groups.get(g, {}).get("protected")]
+        return AccountStatus(
+            exists=True,
+            disabled=account.disabled,
+            locked=account.locked,
+            protected=bool(protected),
+            protected_reason=f"member of {', '.join(protected)}" if protected else "",
+        )
+
+    def password_policy(self) -> PasswordPolicy:
+        return PasswordPolicy(min_length=12, require_classes=3)
+
+    def reset_password(self, person: DirectoryPerson, new_password: str, *, must_change: bool = True) -> None:
+        with self._lock:
+            account = self._account(person)
+            account.locked = False
+            account.must_change = must_change
+            account.resets += 1
+
+    def unlock(self, person: DirectoryPerson) -> None:
+        with self._lock:
+            account = self._account(person)
+            if not account.locked:
+                raise NotLocked()
+            account.locked = False
+
+    def _account(self, person: DirectoryPerson) -> _Account:
+        account = self._accounts.get(person.email)
+        if account is None:
+            raise NotFound()
+        return account
+
+
+def _parse_person(entry: Any, where: str) -> tuple[DirectoryPerson, _Account]:
+    if not isinstance(entry, dict) or not entry.get("email") or "@" not in str(entry["email"]):
+        raise DemoDirectoryError(f"{where}: every person needs an `email`")
+    email = str(entry["email"]).strip().lower()
+    person = DirectoryPerson(
+        id=email,
+        email=email,
+        name=str(entry.get("name") or email.split("@")[0]),
+        title=str(entry.get("title") or ""),
+        department=str(entry.get("department") or ""),
+        location=str(entry.get("location") or ""),
+        manager_email=str(entry["manager"]).strip().lower() if entry.get("manager") else None,
+        groups=tuple(str(g) for g in entry.get("groups") or ()),
+        recovery_email=str(entry["recovery_email"]).strip() if entry.get("recovery_email") else None,
+        username=str(entry.get("username") or email.split("@")[0]),
+    )
+    account = _Account(locked=bool(entry.get("locked")), disabled=bool(entry.get("disabled")))
+    return person, account
+
+
+def with_groups(person: DirectoryPerson, *groups: str) -> DirectoryPerson:
+    """A copy of `person` in more groups (tests and the demo seeding use it)."""
+    return replace(person, groups=(*person.groups, *groups))

@@ -1,0 +1,103 @@
+"""The company directory as the rest of frontdesk sees it.
+
+Every backend (the embedded demo directory, OpenLDAP / Active Directory over ldap3, Entra ID over Graph)
+implements `Directory`. Callers never see backend types: they get `DirectoryPerson` values and the typed
+errors below, so a handler can say what happened in plain words without knowing which server answered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class DirectoryPerson:
+    """One person as the directory knows them. `id` is the backend's stable handle (a DN, an object id)."""
+
+    id: str
+    email: str
+    name: str
+    title: str = ""
+    department: str = ""
+    location: str = ""
+    manager_email: str | None = None
+    groups: tuple[str, ...] = ()
+    recovery_email: str | None = None
+    username: str = ""
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    """What the directory says about an account before anything is written to it."""
+
+    exists: bool
+    disabled: bool = False
+    locked: bool = False
+    protected: bool = False
+    protected_reason: str = ""
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """The rules a new password must meet; generated passwords satisfy them."""
+
+    min_length: int = 12
+    require_classes: int = 3  # of: lower, upper, digit, symbol (AD complexity needs 3 of 4)
+    history: int = 0
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class DirectoryError(Exception):
+    """Base of every directory failure. `reason` is safe to show to a technician, never to a requester."""
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(reason or self.__class__.__doc__ or self.__class__.__name__)
+        self.reason = reason or (self.__class__.__doc__ or "").strip()
+
+
+class DirectoryUnavailable(DirectoryError):
+    """The directory could not be reached or did not answer in time."""
+
+
+class NotFound(DirectoryError):
+    """No such account in the directory."""
+
+
+class NotPermitted(DirectoryError):
+    """The directory refused: the service account lacks the right, or the account is protected."""
+
+
+class PolicyViolation(DirectoryError):
+    """The directory's password policy refused the new password."""
+
+
+class NotLocked(DirectoryError):
+    """The account is not locked."""
+
+
+@runtime_checkable
+class Directory(Protocol):
+    """Read people and groups; reset and unlock accounts. Implementations must be thread-safe."""
+
+    name: str
+
+    def find_by_email(self, email: str) -> DirectoryPerson | None: ...
+
+    def get(self, person_id: str) -> DirectoryPerson | None: ...
+
+    def group_members(self, group: str) -> list[DirectoryPerson]: ...
+
+    def is_member(self, person: DirectoryPerson, group: str) -> bool: ...
+
+    def account_status(self, person: DirectoryPerson) -> AccountStatus: ...
+
+    def password_policy(self) -> PasswordPolicy: ...
+
+    def reset_password(self, person: DirectoryPerson, new_password: str, *, must_change: bool = True) -> None:
+        """Set `new_password`, require a change at next logon and clear any lockout."""
+        ...
+
+    def unlock(self, person: DirectoryPerson) -> None:
+        """Clear a lockout without touching the password. Raises NotLocked when there is none."""
+        ...

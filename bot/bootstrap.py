@@ -1,0 +1,72 @@
+"""Wiring: turn settings into a ready bot — database, directory, knowledge base, intents, email."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from automations.demo_directory import DemoDirectory
+from automations.directory import Directory
+from bot.engine import Bot
+from bot.knowledge import KnowledgeService, kb_folder
+from bot.mail import Mailer
+from bot.settings import Settings
+from bot.store import db
+from handlers.context import Services
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    services: Services
+    bot: Bot
+
+
+def build_directory(settings: Settings) -> Directory:
+    if settings.directory == "ldap":
+        from automations.ldap import LdapDirectory, config_from_settings
+
+        return LdapDirectory(config_from_settings(settings))
+    return DemoDirectory.from_file(settings.demo_directory)
+
+
+def build_classifier(settings: Settings) -> Callable[[str], tuple[str | None, float]]:
+    from kb.intent import classify_message
+
+    def classify(text: str) -> tuple[str | None, float]:
+        result = classify_message(text)
+        return result.intent, result.confidence
+
+    return classify
+
+
+def build_app(settings: Settings, *, migrate: bool | None = None) -> App:
+    engine = db.make_engine(settings.database_url)
+    if settings.auto_migrate if migrate is None else migrate:
+        db.upgrade(engine)
+    else:
+        db.check_schema(engine)
+    sessions = db.make_session_factory(engine)
+    semantic = {"auto": None, "on": True, "off": False}[settings.kb_semantic]
+    knowledge = KnowledgeService(kb_folder(settings.kb_dir), semantic)
+    services = Services(
+        settings=settings,
+        directory=build_directory(settings),
+        knowledge=knowledge.for_session,
+        classify=build_classifier(settings),
+    )
+    if settings.reset_verification == "chat_identity":
+        log.warning(
+            "reset_trusts_chat_identity",
+            detail="FRONTDESK_RESET_VERIFICATION=chat_identity: a hijacked chat account can reset a "
+            "password. Prefer email_code or manager_approval.",
+        )
+    return App(settings, engine, sessions, services, Bot(services, sessions, Mailer(settings)))

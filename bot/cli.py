@@ -1,0 +1,286 @@
+"""The `frontdesk` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import select
+
+from bot import __version__
+from bot.logs import configure_logging
+from bot.settings import Settings, SettingsError, load_settings
+from bot.store import db
+from bot.store.models import AuditRecord, Ticket
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(command: F) -> F:
+    """Settings and database problems end the command with one clear line, not a traceback."""
+
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SettingsError as error:
+            raise click.ClickException(str(error)) from None
+        except db.DatabaseError as error:
+            raise click.ClickException(str(error)) from None
+
+    return run  # type: ignore[return-value]
+
+
+def _settings(**overrides: Any) -> Settings:
+    settings = load_settings(**overrides)
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+@click.group()
+@click.version_option(__version__, prog_name="frontdesk")
+def main() -> None:
+    """frontdesk — the IT help desk's chat-ops colleague.
+
+    Settings come from FRONTDESK_* environment variables or a .env file (see .env.example).
+    """
+
+
+@main.command()
+@click.option("--as", "speaker", required=True, metavar="EMAIL", help="Who is speaking (a directory email).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per bot message.")
+@friendly_errors
+def chat(speaker: str, as_json: bool) -> None:
+    """Chat with the bot in the terminal (interactive), or pipe lines in (scriptable)."""
+    run_console(_settings(), speaker, as_json)
+
+
+def run_console(settings: Settings, speaker: str, as_json: bool, banner: str = "") -> None:
+    from automations.directory import DirectoryError
+    from bot.bootstrap import build_app
+    from bot.platforms.console import CONSOLE_HELP, ConsoleChat
+
+    app = build_app(settings)
+
+    def lookup_name(email: str) -> str | None:
+        try:
+            person = app.services.directory.find_by_email(email)
+        except DirectoryError:
+            return email  # directory down: let them in; the bot will say what it cannot do
+        return person.name if person else None
+
+    if lookup_name(speaker.strip().lower()) is None:
+        raise click.ClickException(
+            f"{speaker} is not in the directory ({_directory_name(settings)}); "
+            "use --as with the email of someone in it"
+        )
+    interactive = sys.stdin.isatty()
+    if interactive and not as_json:
+        click.echo((banner + "\n" if banner else "") + CONSOLE_HELP + "\n", err=True)
+    console = ConsoleChat(app.bot.handle, lookup_name, speaker, as_json=as_json)
+    console.run(sys.stdin, interactive=interactive)
+
+
+def _directory_name(settings: Settings) -> str:
+    return str(settings.demo_directory) if settings.directory == "demo" else settings.ldap_url
+
+
+@main.command()
+@click.option(
+    "--database",
+    "database_url",
+    default=None,
+    metavar="URL",
+    help="Where the demo keeps its data (default: sqlite:///frontdesk-demo.db).",
+)
+@click.option("--as", "speaker", default="ada@example.com", show_default=True, metavar="EMAIL")
+@friendly_errors
+def demo(database_url: str | None, speaker: str) -> None:
+    """Seed demo people, articles and a ticket, print a guide, and start the console chat."""
+    from bot.demo.seed import GUIDE, demo_overrides, seed
+
+    settings = _settings(**demo_overrides(database_url))
+    created = seed(settings)
+    click.echo(GUIDE.format(database=settings.database_url, seeded=created), err=True)
+    run_console(settings, speaker, as_json=False)
+
+
+@main.group(name="db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command()
+@friendly_errors
+def upgrade() -> None:
+    """Create or migrate the database schema to the newest version."""
+    settings = _settings()
+    engine = db.make_engine(settings.database_url)
+    db.upgrade(engine)
+    click.echo(f"database at {db.describe(engine)} is up to date")
+
+
+@main.group()
+def tickets() -> None:
+    """List and show tickets."""
+
+
+@tickets.command(name="list")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--status", type=click.Choice(["new", "claimed", "waiting", "resolved", "closed", "open"]))
+@friendly_errors
+def tickets_list(as_json: bool, status: str | None) -> None:
+    """The queue: open tickets on top (unclaimed urgent first, then oldest)."""
+    from handlers.tickets import OPEN_STATUSES, queue
+
+    with _session() as session:
+        rows = queue(session, limit=10_000, include_done=True)
+        if status == "open":
+            rows = [t for t in rows if t.status in OPEN_STATUSES]
+        elif status:
+            rows = [t for t in rows if t.status == status]
+        if as_json:
+            for ticket in rows:
+                click.echo(json.dumps(_ticket_json(ticket)))
+            return
+        if not rows:
+            click.echo("no tickets")
+        for t in rows:
+            flag = "URGENT " if t.urgent else ""
+            click.echo(
+                f"#{t.id:<5} {t.status:<9} {flag}{t.subject}  [{t.requester_email} → "
+                f"{t.assignee_email or 'unclaimed'}]"
+            )
+
+
+@tickets.command(name="show")
+@click.argument("ticket_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@friendly_errors
+def tickets_show(ticket_id: int, as_json: bool) -> None:
+    """One ticket with its history."""
+    from handlers.tickets import ticket_card
+
+    with _session() as session:
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is None:
+            raise click.ClickException(f"there is no ticket #{ticket_id}")
+        if as_json:
+            data = _ticket_json(ticket)
+            data["events"] = [
+                {
+                    "at": e.at.isoformat(),
+                    "actor": e.actor_email,
+                    "kind": e.kind,
+                    "text": e.text,
+                    "data": e.data,
+                }
+                for e in ticket.events
+            ]
+            click.echo(json.dumps(data, indent=2))
+            return
+        card = ticket_card(ticket)
+        click.echo(card.title)
+        for label, value in card.fields:
+            click.echo(f"  {label}: {value}")
+        click.echo("History:")
+        for e in ticket.events:
+            click.echo(f"  {e.at:%Y-%m-%d %H:%M} {e.actor_email} {e.kind}{': ' + e.text if e.text else ''}")
+
+
+@main.group()
+def audit() -> None:
+    """The audit log of sensitive steps."""
+
+
+@audit.command(name="list")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", default=200, show_default=True)
+@friendly_errors
+def audit_list(as_json: bool, limit: int) -> None:
+    """Newest last: who did what to which account, with what result."""
+    with _session() as session:
+        rows = list(session.scalars(select(AuditRecord).order_by(AuditRecord.id.desc()).limit(limit)))[::-1]
+        for r in rows:
+            if as_json:
+                click.echo(
+                    json.dumps(
+                        {
+                            "id": r.id,
+                            "at": r.at.isoformat(),
+                            "actor": r.actor,
+                            "action": r.action,
+                            "target": r.target,
+                            "result": r.result,
+                            "correlation_id": r.correlation_id,
+                            "detail": r.detail,
+                        }
+                    )
+                )
+            else:
+                click.echo(
+                    f"{r.at:%Y-%m-%d %H:%M:%S} {r.correlation_id[:8]} {r.actor} {r.action} {r.target} "
+                    f"→ {r.result}"
+                )
+
+
+class _session:
+    """A read session on the configured database, with clear errors when it is unusable."""
+
+    def __enter__(self) -> Any:
+        settings = _settings()
+        engine = db.make_engine(settings.database_url)
+        if settings.auto_migrate:
+            db.upgrade(engine)
+        else:
+            db.check_schema(engine)
+        self._session = db.make_session_factory(engine)()
+        return self._session
+
+    def __exit__(self, *exc: object) -> None:
+        self._session.close()
+
+
+def _ticket_json(t: Ticket) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "status": t.status,
+        "urgent": t.urgent,
+        "subject": t.subject,
+        "problem": t.problem,
+        "category": t.category,
+        "requester": t.requester_email,
+        "requester_name": t.requester_name,
+        "department": t.requester_department,
+        "title": t.requester_title,
+        "location": t.requester_location,
+        "manager": t.requester_manager,
+        "assignee": t.assignee_email,
+        "flags": t.flags,
+        "transcript": t.transcript,
+        "resolution": t.resolution,
+        "rating": t.rating,
+        "rating_comment": t.rating_comment,
+        "created_at": t.created_at.isoformat(),
+        "updated_at": t.updated_at.isoformat(),
+    }
+
+
+def _attach_optional_commands() -> None:
+    from kb.cli import kb
+    from kb.intent.cli import intent
+
+    main.add_command(kb)
+    main.add_command(intent)
+
+
+_attach_optional_commands()
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

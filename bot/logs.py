@@ -1,0 +1,103 @@
+"""structlog set-up: JSON lines off a terminal, readable lines on one, secrets redacted everywhere.
+
+Log lines go to standard error so that `frontdesk chat --json` keeps standard output for the bot's
+messages. Standard-library loggers (bolt, ldap3, msal, apscheduler, alembic) are routed through the same
+processors, so their lines are redacted too. ldap3's own logger stays at WARNING: its protocol debug
+lines contain new passwords.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+REDACTED = "[redacted]"
+_SENSITIVE_KEY = re.compile(r"pass(word)?|secret|token|code|credential|authorization|api_?key", re.I)
+_live_secrets: set[str] = set()
+_lock = threading.Lock()
+
+
+def register_secret(value: str) -> None:
+    """Redact `value` from every later log line, wherever it appears (kept in memory only)."""
+    if value and len(value) >= 4:
+        with _lock:
+            _live_secrets.add(value)
+
+
+def forget_secret(value: str) -> None:
+    with _lock:
+        _live_secrets.discard(value)
+
+
+def redact_text(text: str) -> str:
+    with _lock:
+        secrets = list(_live_secrets)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def redact_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: blank sensitive keys and scrub registered secrets from every string value."""
+    for key, value in list(event_dict.items()):
+        if _SENSITIVE_KEY.search(key) and key not in ("event", "code_sent", "status_code"):
+            event_dict[key] = REDACTED
+        elif isinstance(value, str):
+            event_dict[key] = redact_text(value)
+        elif value is not None and not isinstance(value, int | float | bool):
+            event_dict[key] = redact_text(str(value))
+    return event_dict
+
+
+def configure_logging(level: str = "INFO", fmt: str = "auto", stream: Any = None) -> None:
+    stream = stream or sys.stderr
+    as_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_secrets,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *([structlog.processors.dict_tracebacks] if as_json else []),
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("ldap3", "urllib3", "apscheduler", "alembic", "sqlalchemy.engine", "msal"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def bind(**values: Any) -> None:
+    """Bind person / conversation / ticket ids to every log line of the current event."""
+    structlog.contextvars.bind_contextvars(**values)
+
+
+def clear() -> None:
+    structlog.contextvars.clear_contextvars()

@@ -1,0 +1,183 @@
+"""The console: the embedded chat platform. Lines in, the bot's messages out — readable or JSON.
+
+It translates and never decides: a line becomes an `Inbound` text or button press for the person
+speaking; each `Reply` is printed. Buttons are numbered and chosen by number or label; `/as EMAIL`
+switches the speaker (to play the technician or the manager).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import Callable, Iterable
+from typing import TextIO
+
+from bot.messages import Button, Inbound, Person, Reply
+
+CONSOLE_HELP = """Console commands:
+  /as EMAIL     speak as someone else (a technician, a manager, another employee)
+  /whoami       who is speaking now
+  /press ID     press a button by its id (e.g. ticket.claim:3)
+  /help         this list
+  /quit         leave (Ctrl-D works too)
+Anything else is a message to the bot. Choose a button by its number or its label."""
+
+
+class ConsoleChat:
+    def __init__(
+        self,
+        handle: Callable[[Inbound], list[Reply]],
+        lookup_name: Callable[[str], str | None],
+        speaker: str,
+        *,
+        out: TextIO = sys.stdout,
+        err: TextIO = sys.stderr,
+        as_json: bool = False,
+    ) -> None:
+        self.handle = handle
+        self.lookup_name = lookup_name
+        self.speaker = speaker.strip().lower()
+        self.out, self.err, self.as_json = out, err, as_json
+        self._buttons: dict[str, list[Button]] = {}  # the latest buttons shown to each recipient
+
+    def run(self, lines: Iterable[str], interactive: bool = False) -> int:
+        if interactive:
+            self._prompt()
+        for raw in lines:
+            line = raw.rstrip("\r\n")
+            if line.strip() in ("/quit", "/exit"):
+                break
+            self.feed(line)
+            if interactive:
+                self._prompt()
+        return 0
+
+    def feed(self, line: str) -> None:
+        """Handle one line typed by the current speaker."""
+        text = line.strip()
+        if not text:
+            return
+        if text.startswith("/") and self._console_command(text):
+            return
+        button = self._chosen_button(text)
+        if button is None and text.isdigit() and self._visible_buttons():
+            self._error(
+                f"There is no button {text}; choose 1-{len(self._visible_buttons())} or type a message."
+            )
+            return
+        self._deliver(
+            Inbound(
+                person=self._person(),
+                text=line if button is None else "",
+                action=button.id if button else None,
+                event_id=f"console-{uuid.uuid4().hex}",
+            )
+        )
+
+    def _deliver(self, inbound: Inbound) -> None:
+        for reply in self.handle(inbound):
+            self._show(reply)
+
+    def _console_command(self, text: str) -> bool:
+        command, _, argument = text.partition(" ")
+        argument = argument.strip()
+        if command == "/help":
+            self.err.write(CONSOLE_HELP + "\n")
+        elif command == "/whoami":
+            self.err.write(f"you are {self.speaker}\n")
+        elif command == "/as":
+            self._switch(argument)
+        elif command == "/press":
+            if not argument:
+                self._error("usage: /press BUTTON_ID")
+            else:
+                self._deliver(
+                    Inbound(person=self._person(), action=argument, event_id=f"console-{uuid.uuid4().hex}")
+                )
+        else:
+            return False
+        return True
+
+    def _switch(self, email: str) -> None:
+        email = email.lower()
+        if not email:
+            self._error("usage: /as EMAIL")
+        elif self.lookup_name(email) is None:
+            self._error(f"{email} is not in the directory; still speaking as {self.speaker}.")
+        else:
+            self.speaker = email
+            if not self.as_json:
+                self.err.write(f"(now speaking as {email})\n")
+
+    def _person(self) -> Person:
+        return Person(
+            platform="console",
+            platform_user_id=self.speaker,
+            email=self.speaker,
+            name=self.lookup_name(self.speaker) or self.speaker,
+        )
+
+    def _visible_buttons(self) -> list[Button]:
+        """The speaker's latest buttons, else the latest ones posted in a channel (e.g. triage)."""
+        own = self._buttons.get(self.speaker)
+        if own:
+            return own
+        channels = [buttons for to, buttons in self._buttons.items() if to.startswith("#")]
+        return channels[-1] if channels else []
+
+    def _chosen_button(self, text: str) -> Button | None:
+        visible = self._visible_buttons()
+        if text.isdigit():
+            index = int(text) - 1
+            return visible[index] if 0 <= index < len(visible) else None
+        lowered = text.lower()
+        candidates = [
+            *self._buttons.get(self.speaker, []),
+            *(b for to, bs in self._buttons.items() if to.startswith("#") for b in bs),
+        ]
+        return next((b for b in candidates if b.label.lower() == lowered), None)
+
+    def _show(self, reply: Reply) -> None:
+        if reply.buttons:
+            self._buttons.pop(reply.to, None)
+            self._buttons[reply.to] = list(reply.buttons)  # re-insert: the latest channel post wins
+        self.out.write((self._as_json(reply) if self.as_json else self._as_text(reply)) + "\n")
+        self.out.flush()
+
+    @staticmethod
+    def _as_json(reply: Reply) -> str:
+        message: dict[str, object] = {
+            "to": reply.to,
+            "text": reply.text,
+            "buttons": [{"id": b.id, "label": b.label} for b in reply.buttons],
+            "ticket": reply.ticket,
+        }
+        if reply.card is not None:
+            message["card"] = {"title": reply.card.title, "fields": [list(f) for f in reply.card.fields]}
+        if reply.secret is not None:
+            message["secret"] = reply.secret
+            message["delete_after"] = reply.delete_after
+        return json.dumps(message, ensure_ascii=False)
+
+    def _as_text(self, reply: Reply) -> str:
+        header = "bot" if reply.to == self.speaker else f"bot → {reply.to}"
+        lines = [f"{header}: {reply.text}"]
+        if reply.card is not None:
+            lines.append(f"  ┌ {reply.card.title}")
+            lines += [f"  │ {label}: {value}" for label, value in reply.card.fields]
+        if reply.buttons:
+            lines.append("  " + "  ".join(f"[{i}] {b.label}" for i, b in enumerate(reply.buttons, 1)))
+        if reply.secret is not None and reply.delete_after:
+            lines.append(
+                f"  (on Slack or Teams this message is deleted after {reply.delete_after // 60} min)"
+            )
+        return "\n".join(lines)
+
+    def _prompt(self) -> None:
+        self.err.write(f"{self.speaker}> ")
+        self.err.flush()
+
+    def _error(self, message: str) -> None:
+        self.err.write(f"error: {message}\n")
+        self.err.flush()

@@ -1,0 +1,107 @@
+"""Engines, sessions and migrations, plus the translation of database failures into plain words."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+class DatabaseError(Exception):
+    """The database cannot be used; the message says why and what to do."""
+
+
+def make_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise DatabaseError(f"FRONTDESK_DATABASE_URL is not a database URL: {error}") from None
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": 15})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
+    return create_engine(url, pool_pre_ping=True, connect_args=_connect_timeout(parsed.get_backend_name()))
+
+
+def _connect_timeout(backend: str) -> dict[str, object]:
+    return {"connect_timeout": 5} if backend == "postgresql" else {}
+
+
+def _sqlite_pragmas(dbapi_connection: object, _: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.close()
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error."""
+    with factory.begin() as session:
+        yield session
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest migration (safe to call on every start)."""
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except SQLAlchemyError as error:
+        raise DatabaseError(explain(error, engine)) from None
+
+
+def check_schema(engine: Engine) -> None:
+    """Fail early with a clear message when the database is unreachable or not migrated."""
+    try:
+        with engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+    except SQLAlchemyError as error:
+        raise DatabaseError(explain(error, engine)) from None
+    if "tickets" not in tables:
+        raise DatabaseError(
+            f"the database at {describe(engine)} has no frontdesk tables: run `frontdesk db upgrade`"
+        )
+
+
+def describe(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def explain(error: BaseException, engine: Engine | None = None) -> str:
+    """A database failure in plain words, naming the database but never its password."""
+    where = describe(engine) if engine is not None else "the database"
+    text = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    lowered = text.lower()
+    if "readonly" in lowered or "read-only" in lowered:
+        return f"the database at {where} is read-only ({text}); frontdesk needs to write to it"
+    if "unable to open database" in lowered:
+        return f"cannot open the database at {where} ({text}); check that its folder exists and is writable"
+    if isinstance(error, OperationalError | DBAPIError) and (
+        "connect" in lowered or "connection" in lowered or "timeout" in lowered
+    ):
+        return f"cannot reach the database at {where} ({text})"
+    return f"database error at {where}: {text}"

@@ -1,0 +1,200 @@
+"""The database schema: conversations, tickets and their history, knowledge-base feedback, audit.
+
+Typed SQLAlchemy 2.0 models. Alembic migrations in `bot/store/migrations` create the same schema on
+SQLite and PostgreSQL; `tests/integration/test_migrations.py` checks they agree with these models.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every database (SQLite keeps no time zone, so we store naive UTC)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use bot.clock.now()")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Conversation(Base):
+    """Where a person is in a multi-step flow, so a restart resumes it."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_email: Mapped[str] = mapped_column(String(320), unique=True)
+    flow: Mapped[str] = mapped_column(String(64), default="")
+    step: Mapped[str] = mapped_column(String(64), default="")
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The ticket the person's plain messages are relayed to (set when a technician writes to them).
+    thread_ticket_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[datetime]
+
+
+class ProcessedEvent(Base):
+    """Inbound event ids already handled: a retried delivery is recognised and ignored."""
+
+    __tablename__ = "processed_events"
+
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    at: Mapped[datetime]
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), default="new", index=True)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    subject: Mapped[str] = mapped_column(String(200))
+    problem: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(40), default="question")
+    requester_email: Mapped[str] = mapped_column(String(320), index=True)
+    requester_name: Mapped[str] = mapped_column(String(200), default="")
+    requester_title: Mapped[str] = mapped_column(String(200), default="")
+    requester_department: Mapped[str] = mapped_column(String(200), default="")
+    requester_location: Mapped[str] = mapped_column(String(200), default="")
+    requester_manager: Mapped[str] = mapped_column(String(320), default="")
+    assignee_email: Mapped[str | None] = mapped_column(String(320), nullable=True, index=True)
+    flags: Mapped[list[str]] = mapped_column(default=list)
+    transcript: Mapped[str] = mapped_column(Text, default="")
+    resolution: Mapped[str] = mapped_column(Text, default="")
+    rating: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rating_comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    events: Mapped[list[TicketEvent]] = relationship(
+        back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan"
+    )
+
+
+class TicketEvent(Base):
+    """One entry of a ticket's history; every change and every message is one."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    at: Mapped[datetime]
+    actor_email: Mapped[str] = mapped_column(String(320))
+    kind: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="events")
+
+
+class KbArticle(Base):
+    """An article written inside the bot (published from a ticket); file articles live on disk."""
+
+    __tablename__ = "kb_articles"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    questions: Mapped[list[str]] = mapped_column(default=list)
+    links: Mapped[list[str]] = mapped_column(default=list)
+    author_email: Mapped[str] = mapped_column(String(320), default="")
+    source_ticket_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class KbQuestion(Base):
+    """Every question asked and what became of it: the source of honest deflection figures."""
+
+    __tablename__ = "kb_questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_email: Mapped[str] = mapped_column(String(320), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    article_id: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
+    confidence: Mapped[float] = mapped_column(default=0.0)
+    # unanswered | answered | helpful | not_helpful | escalated
+    outcome: Mapped[str] = mapped_column(String(20), default="unanswered", index=True)
+    tried_articles: Mapped[list[str]] = mapped_column(default=list)
+    ticket_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class KbExample(Base):
+    """A phrasing a person confirmed an article answers; it becomes an example question of the article."""
+
+    __tablename__ = "kb_examples"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[str] = mapped_column(String(80), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class AuditRecord(Base):
+    """Append-only record of every sensitive step. Never holds a secret."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    target: Mapped[str] = mapped_column(String(500), default="")
+    result: Mapped[str] = mapped_column(String(40))
+    correlation_id: Mapped[str] = mapped_column(String(64), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ResetRequest(Base):
+    """A password reset or unlock in progress or done: verification state, limits and idempotency."""
+
+    __tablename__ = "reset_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    correlation_id: Mapped[str] = mapped_column(String(64), unique=True)
+    person_email: Mapped[str] = mapped_column(String(320), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # reset | unlock
+    method: Mapped[str] = mapped_column(String(30))  # email_code | manager_approval | chat_identity
+    # pending | verified | done | failed | denied | expired | cancelled
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    code_hash: Mapped[str] = mapped_column(String(128), default="")
+    code_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    approver_email: Mapped[str] = mapped_column(String(320), default="")
+    ticket_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+
+
+Index("ix_tickets_queue", Ticket.status, Ticket.assignee_email, Ticket.urgent, Ticket.created_at)

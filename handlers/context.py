@@ -1,0 +1,119 @@
+"""What a handler gets for one inbound event: who speaks, their conversation state, the services, an outbox.
+
+Handlers read like the business rule: look at `ctx.speaker`, change the database through `ctx.session`,
+and say things with `ctx.reply(...)` / `ctx.send(...)`. Nothing is sent until the engine has committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from automations.directory import Directory, DirectoryPerson
+from bot.messages import Button, Card, Inbound, Outbox, Reply
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+
+class KnowledgeSearch(Protocol):
+    """The knowledge base as handlers use it (kb.search.KnowledgeBase satisfies it)."""
+
+    def search(self, query: str, k: int = 5, *, exclude: frozenset[str] = ...) -> Any: ...
+
+
+@dataclass
+class Services:
+    settings: Settings
+    directory: Directory
+    knowledge: Callable[[Session], KnowledgeSearch]  # the KB, with what the database adds to it
+    classify: Callable[[str], tuple[str | None, float]]
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """The person behind an inbound event, as the directory knows them (`profile` None: unknown)."""
+
+    email: str
+    name: str
+    platform: str
+    profile: DirectoryPerson | None
+    is_technician: bool = False
+    is_manager: bool = False
+    is_guest: bool = False
+    directory_down: bool = False
+
+    @property
+    def known(self) -> bool:
+        return self.profile is not None
+
+
+@dataclass
+class State:
+    """The speaker's conversation: the flow they are in, its step, and what it has gathered."""
+
+    flow: str = ""
+    step: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    thread_ticket_id: int | None = None
+
+    def start(self, flow: str, step: str, **data: Any) -> None:
+        self.flow, self.step, self.data = flow, step, dict(data)
+
+    def goto(self, step: str, **data: Any) -> None:
+        self.step = step
+        self.data.update(data)
+
+    def end(self) -> None:
+        self.flow, self.step, self.data = "", "", {}
+
+
+@dataclass
+class Context:
+    session: Session
+    speaker: Speaker
+    state: State
+    services: Services
+    inbound: Inbound
+    outbox: Outbox = field(default_factory=Outbox)
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    def reply(self, text: str, buttons: Sequence[Button] = (), **extra: Any) -> None:
+        self.send(self.speaker.email, text, buttons, **extra)
+
+    def send(
+        self,
+        to: str,
+        text: str,
+        buttons: Sequence[Button] = (),
+        *,
+        card: Card | None = None,
+        ticket: int | None = None,
+        secret: str | None = None,
+        delete_after: int | None = None,
+    ) -> None:
+        self.outbox.add(
+            Reply(
+                to=to,
+                text=text,
+                buttons=tuple(buttons),
+                card=card,
+                ticket=ticket,
+                secret=secret,
+                delete_after=delete_after,
+            )
+        )
+
+    def email(self, to: str, subject: str, body: str) -> None:
+        if self.settings.email_enabled and to:
+            self.outbox.email(to, subject, body)
+
+    def triage(self, text: str, buttons: Sequence[Button] = (), **extra: Any) -> None:
+        self.send("#" + self.settings.triage_channel, text, buttons, **extra)

@@ -1,0 +1,87 @@
+"""Opening a ticket from the conversation: ask at most for the problem and whether it is urgent.
+
+Everything else — who, when, department, title, location, manager, what the bot already tried — comes
+from the directory and the conversation.
+"""
+
+from __future__ import annotations
+
+from bot.messages import Button
+from handlers import tickets
+from handlers.context import Context
+from handlers.registry import action, flow, in_flow
+
+FLOW = "new_ticket"
+URGENCY_QUESTION = "Is it urgent — does it stop you from working right now?"
+URGENCY_BUTTONS = (
+    Button("new_ticket.urgency:urgent", "Urgent", "danger"),
+    Button("new_ticket.urgency:normal", "Not urgent"),
+    Button("new_ticket.cancel", "Cancel"),
+)
+
+
+def start(
+    ctx: Context, *, problem: str = "", category: str = "question", transcript: str = "", intro: str = ""
+) -> None:
+    """Begin a ticket; when the problem is already known, only urgency is asked."""
+    ctx.state.start(
+        FLOW,
+        "urgency" if problem else "problem",
+        problem=problem.strip(),
+        category=category,
+        transcript=transcript,
+    )
+    lead = f"{intro} " if intro else ""
+    if problem:
+        ctx.reply(f"{lead}I'll open a ticket for a technician. {URGENCY_QUESTION}", URGENCY_BUTTONS)
+    else:
+        ctx.reply(
+            f"{lead}I'll open a ticket for a technician. In a sentence or two, what's the problem?",
+            [Button("new_ticket.cancel", "Cancel")],
+        )
+
+
+@flow(FLOW)
+def on_text(ctx: Context, text: str) -> None:
+    if ctx.state.step == "problem":
+        ctx.state.goto("urgency", problem=text.strip())
+        ctx.reply(URGENCY_QUESTION, URGENCY_BUTTONS)
+    elif ctx.state.step == "urgency":
+        choice = text.strip().lower()
+        if choice in ("urgent", "yes", "y"):
+            _open(ctx, urgent=True)
+        elif choice in ("not urgent", "no", "n", "normal"):
+            _open(ctx, urgent=False)
+        else:
+            ctx.reply("Please choose: urgent or not urgent.", URGENCY_BUTTONS)
+
+
+@action("new_ticket.urgency")
+def on_urgency(ctx: Context, argument: str) -> None:
+    if in_flow(ctx, FLOW, "urgency"):
+        _open(ctx, urgent=argument == "urgent")
+
+
+@action("new_ticket.cancel")
+def on_cancel(ctx: Context, _: str) -> None:
+    if in_flow(ctx, FLOW):
+        ctx.state.end()
+        ctx.reply("OK, no ticket. Anything else I can help with?")
+
+
+def _open(ctx: Context, *, urgent: bool) -> None:
+    data = ctx.state.data
+    ticket = tickets.open_ticket(
+        ctx,
+        problem=data["problem"],
+        urgent=urgent,
+        category=data.get("category", ""),
+        transcript=data.get("transcript", ""),
+    )
+    ctx.state.end()
+    when = "as urgent; a technician will pick it up first" if urgent else "; a technician will pick it up"
+    ctx.reply(
+        f"I've opened ticket #{ticket.id}{' ' if urgent else ''}{when}. "
+        "They'll reply here, and you'll hear about every update.",
+        ticket=ticket.id,
+    )

@@ -1,0 +1,230 @@
+"""The technician's side: the queue, a ticket's card, and working it by button or by short command.
+
+Commands (also what the buttons do): `queue`, `show 12`, `claim 12`, `unclaim 12`, `assign 12 EMAIL`,
+`reply 12 TEXT`, `note 12 TEXT`, `flag 12 needs_budget`, `unflag 12 needs_budget`, `waiting 12`,
+`resolve 12 TEXT`, `close 12`, `reopen 12`. A button that needs words (Reply, Note, Resolve) takes the
+technician's next message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from bot.messages import Button
+from handlers import people, tickets
+from handlers.context import Context
+from handlers.registry import action, flow, in_flow
+
+COMPOSE = "compose"
+_COMMAND = re.compile(r"^\s*(?P<verb>[a-z]+)\s+#?(?P<id>\d+)\b\s*(?P<rest>.*)$", re.S | re.I)
+_COMPOSE_PROMPTS = {
+    "reply": "Type your reply to the requester for ticket #{id}.",
+    "note": "Type an internal note for ticket #{id} (the requester won't see it).",
+    "resolve": "How was ticket #{id} resolved? (The requester sees this, and it can become an article.)",
+}
+
+
+def show_queue(ctx: Context) -> None:
+    open_tickets = tickets.queue(ctx.session)
+    if not open_tickets:
+        ctx.reply("The queue is empty. Nice.")
+        return
+    lines = [
+        f"{'🔴 ' if t.urgent else ''}{tickets.status_line(t)} — {t.requester_name}" for t in open_tickets
+    ]
+    buttons = [_first_button(t) for t in open_tickets[:5]]
+    ctx.reply(f"Open tickets ({len(open_tickets)}), unclaimed urgent first:\n" + "\n".join(lines), buttons)
+
+
+def show(ctx: Context, ticket_id: int) -> None:
+    ticket = tickets.get(ctx.session, ticket_id)
+    history = [
+        f"{e.at:%m-%d %H:%M} {e.actor_email} {e.kind}{': ' + e.text if e.text else ''}"
+        for e in ticket.events[-8:]
+    ]
+    ctx.reply(
+        "History:\n" + "\n".join(history),
+        tickets.technician_buttons(ticket),
+        card=tickets.ticket_card(ticket),
+        ticket=ticket.id,
+    )
+
+
+def try_command(ctx: Context, text: str) -> bool:
+    """Run `text` as a technician command; False when it is not one."""
+    if text.strip().lower() in ("queue", "q", "tickets"):
+        show_queue(ctx)
+        return True
+    match = _COMMAND.match(text)
+    if not match or match["verb"].lower() not in _COMMANDS:
+        return False
+    run = _COMMANDS[match["verb"].lower()]
+    tickets.guarded(ctx, lambda: run(ctx, int(match["id"]), match["rest"].strip()))
+    return True
+
+
+def _claim(ctx: Context, ticket_id: int, _: str) -> None:
+    ticket = tickets.claim(ctx, ticket_id)
+    ctx.reply(
+        f"Ticket #{ticket.id} is yours.",
+        tickets.technician_buttons(ticket),
+        card=tickets.ticket_card(ticket),
+        ticket=ticket.id,
+    )
+
+
+def _unclaim(ctx: Context, ticket_id: int, _: str) -> None:
+    tickets.unclaim(ctx, ticket_id)
+    ctx.reply(f"Ticket #{ticket_id} is back in the queue.")
+
+
+def _assign(ctx: Context, ticket_id: int, email: str) -> None:
+    if not email:
+        _offer_assignees(ctx, ticket_id)
+        return
+    tickets.reassign(ctx, ticket_id, email)
+    ctx.reply(f"Ticket #{ticket_id} is now assigned to {tickets.display_name(ctx, email)}.")
+
+
+def _reply(ctx: Context, ticket_id: int, text: str) -> None:
+    if not text:
+        _compose(ctx, "reply", ticket_id)
+        return
+    tickets.reply_to_requester(ctx, ticket_id, text)
+    ctx.reply(f"Sent to the requester of #{ticket_id}.", ticket=ticket_id)
+
+
+def _note(ctx: Context, ticket_id: int, text: str) -> None:
+    if not text:
+        _compose(ctx, "note", ticket_id)
+        return
+    tickets.add_note(ctx, ticket_id, text)
+    ctx.reply(f"Note added to #{ticket_id}.", ticket=ticket_id)
+
+
+def _flag(ctx: Context, ticket_id: int, flag: str) -> None:
+    if not flag:
+        ctx.reply(
+            f"Which flag for #{ticket_id}?",
+            [Button(f"ticket.setflag:{ticket_id}:{name}", name.replace("_", " ")) for name in tickets.FLAGS],
+        )
+        return
+    tickets.set_flag(ctx, ticket_id, flag.replace(" ", "_").lower())
+    ctx.reply(f"Flag set on #{ticket_id}; the requester was told why it takes longer.", ticket=ticket_id)
+
+
+def _unflag(ctx: Context, ticket_id: int, flag: str) -> None:
+    tickets.set_flag(ctx, ticket_id, flag.replace(" ", "_").lower(), on=False)
+    ctx.reply(f"Flag cleared on #{ticket_id}.", ticket=ticket_id)
+
+
+def _waiting(ctx: Context, ticket_id: int, _: str) -> None:
+    tickets.mark_waiting(ctx, ticket_id)
+    ctx.reply(f"Ticket #{ticket_id} is waiting on the requester.", ticket=ticket_id)
+
+
+def _resolve(ctx: Context, ticket_id: int, text: str) -> None:
+    if not text:
+        _compose(ctx, "resolve", ticket_id)
+        return
+    ticket = tickets.resolve(ctx, ticket_id, text)
+    ctx.reply(
+        f"Ticket #{ticket_id} resolved; the requester was asked to rate it.",
+        [Button(f"kb.draft:{ticket.id}", "Publish as article")],
+        ticket=ticket_id,
+    )
+
+
+def _close(ctx: Context, ticket_id: int, _: str) -> None:
+    tickets.close(ctx, ticket_id)
+    ctx.reply(f"Ticket #{ticket_id} closed.", ticket=ticket_id)
+
+
+def _reopen(ctx: Context, ticket_id: int, reason: str) -> None:
+    tickets.reopen(ctx, ticket_id, reason)
+    ctx.reply(f"Ticket #{ticket_id} reopened.", ticket=ticket_id)
+
+
+def _show(ctx: Context, ticket_id: int, _: str) -> None:
+    show(ctx, ticket_id)
+
+
+_COMMANDS: dict[str, Callable[[Context, int, str], None]] = {
+    "show": _show,
+    "ticket": _show,
+    "claim": _claim,
+    "unclaim": _unclaim,
+    "assign": _assign,
+    "reply": _reply,
+    "note": _note,
+    "flag": _flag,
+    "unflag": _unflag,
+    "waiting": _waiting,
+    "resolve": _resolve,
+    "close": _close,
+    "reopen": _reopen,
+}
+
+
+def _compose(ctx: Context, purpose: str, ticket_id: int) -> None:
+    tickets.get(ctx.session, ticket_id)  # fail now, not after the technician has typed
+    ctx.state.start(COMPOSE, purpose, ticket_id=ticket_id)
+    ctx.reply(_COMPOSE_PROMPTS[purpose].format(id=ticket_id), [Button("compose.cancel", "Cancel")])
+
+
+@flow(COMPOSE)
+def on_compose_text(ctx: Context, text: str) -> None:
+    purpose, ticket_id = ctx.state.step, int(ctx.state.data["ticket_id"])
+    ctx.state.end()
+    tickets.guarded(ctx, lambda: _COMMANDS[purpose](ctx, ticket_id, text.strip()))
+
+
+@action("compose.cancel")
+def on_compose_cancel(ctx: Context, _: str) -> None:
+    if in_flow(ctx, COMPOSE):
+        ctx.state.end()
+        ctx.reply("Cancelled.")
+
+
+def _offer_assignees(ctx: Context, ticket_id: int) -> None:
+    others = [email for email in people.technicians(ctx.services) if email != ctx.speaker.email]
+    if not others:
+        ctx.reply("There is no other technician to assign it to.")
+        return
+    ctx.reply(
+        f"Assign #{ticket_id} to whom?",
+        [
+            Button(f"ticket.assignto:{ticket_id}:{email}", tickets.display_name(ctx, email))
+            for email in others
+        ],
+    )
+
+
+def _first_button(ticket: tickets.Ticket) -> Button:
+    if ticket.assignee_email is None:
+        return Button(f"ticket.claim:{ticket.id}", f"Claim #{ticket.id}")
+    return Button(f"ticket.show:{ticket.id}", f"Open #{ticket.id}")
+
+
+def _technician_action(verb: str) -> Callable[[Context, str], None]:
+    """A ticket button (`ticket.VERB:ID[:EXTRA]`) runs the command of the same name."""
+
+    def handle(ctx: Context, argument: str) -> None:
+        if not ctx.speaker.is_technician:
+            ctx.reply("Only service desk technicians can do that.")
+            return
+        ticket_ref, _, extra = argument.partition(":")
+        if not ticket_ref.isdigit():
+            ctx.reply("That button does not name a ticket.")
+            return
+        tickets.guarded(ctx, lambda: _COMMANDS[verb](ctx, int(ticket_ref), extra))
+
+    return handle
+
+
+for _verb in ("claim", "show", "unclaim", "reply", "note", "waiting", "resolve", "close", "flag"):
+    action(f"ticket.{_verb}")(_technician_action(_verb))
+action("ticket.assign")(_technician_action("assign"))
+action("ticket.assignto")(_technician_action("assign"))
+action("ticket.setflag")(_technician_action("flag"))

@@ -1,0 +1,496 @@
+"""Tickets as the service desk works them: open, claim, relay, note, flag, resolve, rate, reopen.
+
+Each operation changes the ticket, appends an event to its history, and tells the requester and the
+assignee (in chat, and by email when SMTP is configured) — except whoever made the change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import case, select, update
+from sqlalchemy.orm import Session
+
+from bot.clock import now
+from bot.messages import Button, Card
+from bot.store.models import Ticket, TicketEvent
+from handlers import conversations
+from handlers.context import Context
+
+OPEN_STATUSES = ("new", "claimed", "waiting")
+STATUS_WORDS = {
+    "new": "new, waiting for a technician",
+    "claimed": "being worked on",
+    "waiting": "waiting for your answer",
+    "resolved": "resolved",
+    "closed": "closed",
+}
+# Why a ticket will take longer, in words the requester understands.
+FLAGS = {
+    "needs_budget": "it needs budget approval, which usually adds a few days",
+    "needs_approval": "it needs someone's approval before we can go ahead",
+}
+SUBJECT_LENGTH = 80
+
+
+class TicketError(Exception):
+    """An operation that cannot be done; the message is shown to the person as it is."""
+
+
+def open_ticket(
+    ctx: Context, *, problem: str, urgent: bool, category: str = "question", transcript: str = ""
+) -> Ticket:
+    """Open a ticket for the speaker, filled in from the directory, and post it to triage."""
+    profile = ctx.speaker.profile
+    moment = now()
+    ticket = Ticket(
+        status="new",
+        urgent=urgent,
+        subject=_subject(problem),
+        problem=problem.strip(),
+        category=category,
+        requester_email=ctx.speaker.email,
+        requester_name=ctx.speaker.name,
+        requester_title=profile.title if profile else "",
+        requester_department=profile.department if profile else "",
+        requester_location=profile.location if profile else "",
+        requester_manager=(profile.manager_email or "") if profile else "",
+        transcript=transcript,
+        flags=[],
+        created_at=moment,
+        updated_at=moment,
+    )
+    ctx.session.add(ticket)
+    ctx.session.flush()
+    _record(ctx, ticket, "created", problem, {"urgent": urgent, "category": category})
+    ctx.triage(
+        f"{'URGENT ' if urgent else ''}ticket #{ticket.id} from {ticket.requester_name}: {ticket.subject}",
+        [
+            Button(f"ticket.claim:{ticket.id}", "Claim", "primary"),
+            Button(f"ticket.show:{ticket.id}", "Details"),
+        ],
+        card=ticket_card(ticket),
+        ticket=ticket.id,
+    )
+    ctx.email(
+        ticket.requester_email,
+        _mail_subject(ticket),
+        f"We opened ticket #{ticket.id} for you:\n\n"
+        f"{ticket.problem}\n\nA technician will pick it up; you can follow it in chat.",
+    )
+    return ticket
+
+
+def get(session: Session, ticket_id: int) -> Ticket:
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise TicketError(f"There is no ticket #{ticket_id}.")
+    return ticket
+
+
+def queue(session: Session, limit: int = 20, include_done: bool = False) -> list[Ticket]:
+    """Open tickets first: unclaimed urgent ones, then unclaimed, then the rest, oldest first."""
+    statement = select(Ticket)
+    if not include_done:
+        statement = statement.where(Ticket.status.in_(OPEN_STATUSES))
+    is_open = case((Ticket.status.in_(OPEN_STATUSES), 0), else_=1)
+    unclaimed = case((Ticket.assignee_email.is_(None), 0), else_=1)
+    urgent_first = case((Ticket.urgent.is_(True), 0), else_=1)
+    statement = statement.order_by(is_open, unclaimed, urgent_first, Ticket.created_at, Ticket.id).limit(
+        limit
+    )
+    return list(session.scalars(statement))
+
+
+def tickets_of(session: Session, email: str, limit: int = 10) -> list[Ticket]:
+    is_open = case((Ticket.status.in_(OPEN_STATUSES), 0), else_=1)
+    statement = (
+        select(Ticket)
+        .where(Ticket.requester_email == email)
+        .order_by(is_open, Ticket.created_at.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(statement))
+
+
+def claim(ctx: Context, ticket_id: int) -> Ticket:
+    """Take an unclaimed ticket. The first claim wins, atomically; the second is told who has it."""
+    _require_technician(ctx)
+    moment = now()
+    claimed = ctx.session.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket_id, Ticket.assignee_email.is_(None), Ticket.status.in_(OPEN_STATUSES))
+        .values(assignee_email=ctx.speaker.email, status="claimed", claimed_at=moment, updated_at=moment)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    ticket = get(ctx.session, ticket_id)
+    ctx.session.refresh(ticket)
+    if not claimed:
+        if ticket.assignee_email == ctx.speaker.email:
+            raise TicketError(f"Ticket #{ticket_id} is already yours.")
+        if ticket.assignee_email:
+            raise TicketError(
+                f"Ticket #{ticket_id} is already claimed by {display_name(ctx, ticket.assignee_email)}."
+            )
+        raise TicketError(f"Ticket #{ticket_id} is {ticket.status}; reopen it first.")
+    _record(ctx, ticket, "claimed")
+    _notify(ctx, ticket, f"{ctx.speaker.name} is now working on your ticket #{ticket.id}.")
+    return ticket
+
+
+def unclaim(ctx: Context, ticket_id: int) -> Ticket:
+    ticket = _assigned_to_speaker(ctx, ticket_id)
+    ticket.assignee_email = None
+    ticket.status = "new"
+    _record(ctx, ticket, "unclaimed")
+    ctx.triage(
+        f"Ticket #{ticket.id} is back in the queue: {ticket.subject}",
+        [Button(f"ticket.claim:{ticket.id}", "Claim", "primary")],
+        ticket=ticket.id,
+    )
+    return ticket
+
+
+def reassign(ctx: Context, ticket_id: int, to_email: str) -> Ticket:
+    _require_technician(ctx)
+    ticket = _open(ctx, ticket_id)
+    to_email = to_email.strip().lower()
+    if not _is_technician_email(ctx, to_email):
+        raise TicketError(f"{to_email} is not a technician, so I can't assign the ticket to them.")
+    previous = ticket.assignee_email
+    ticket.assignee_email = to_email
+    ticket.status = "claimed"
+    ticket.claimed_at = now()
+    _record(ctx, ticket, "reassigned", "", {"from": previous, "to": to_email})
+    ctx.send(
+        to_email,
+        f"{ctx.speaker.name} assigned ticket #{ticket.id} to you: {ticket.subject}",
+        technician_buttons(ticket),
+        card=ticket_card(ticket),
+        ticket=ticket.id,
+    )
+    _notify(
+        ctx,
+        ticket,
+        f"{display_name(ctx, to_email)} is now working on your ticket #{ticket.id}.",
+        assignee=False,
+    )
+    return ticket
+
+
+def reply_to_requester(ctx: Context, ticket_id: int, text: str) -> Ticket:
+    """A technician writes to the requester through the bot; the requester's answers come back."""
+    _require_technician(ctx)
+    ticket = _open(ctx, ticket_id)
+    if ticket.assignee_email is None:
+        ticket.assignee_email, ticket.status, ticket.claimed_at = ctx.speaker.email, "claimed", now()
+        _record(ctx, ticket, "claimed")
+    _record(ctx, ticket, "message_to_requester", text)
+    conversations.follow_ticket(ctx.session, ticket.requester_email, ticket.id)
+    ctx.send(
+        ticket.requester_email,
+        f"{ctx.speaker.name} (IT) about ticket #{ticket.id}: {text}",
+        [Button(f"ticket.answer:{ticket.id}", "Reply"), Button(f"ticket.solved:{ticket.id}", "It's solved")],
+        ticket=ticket.id,
+    )
+    ctx.email(
+        ticket.requester_email,
+        _mail_subject(ticket),
+        f"{ctx.speaker.name} wrote:\n\n{text}\n\nAnswer in chat with the bot; your reply goes to the ticket.",
+    )
+    return ticket
+
+
+def requester_message(ctx: Context, ticket_id: int, text: str) -> Ticket:
+    """The requester adds to their ticket; a ticket waiting on them goes back to the technician."""
+    ticket = get(ctx.session, ticket_id)
+    if ticket.requester_email != ctx.speaker.email:
+        raise TicketError(f"Ticket #{ticket_id} is not one of yours.")
+    if ticket.status in ("resolved", "closed"):
+        raise TicketError(f"Ticket #{ticket_id} is {ticket.status}. Say 'reopen {ticket_id}' to reopen it.")
+    if ticket.status == "waiting":
+        ticket.status = "claimed"
+    _record(ctx, ticket, "message_from_requester", text)
+    if ticket.assignee_email:
+        ctx.send(
+            ticket.assignee_email,
+            f"{ticket.requester_name} on ticket #{ticket.id}: {text}",
+            [Button(f"ticket.reply:{ticket.id}", "Reply"), Button(f"ticket.resolve:{ticket.id}", "Resolve")],
+            ticket=ticket.id,
+        )
+        ctx.email(ticket.assignee_email, _mail_subject(ticket), f"{ticket.requester_name} wrote:\n\n{text}")
+    else:
+        ctx.triage(
+            f"{ticket.requester_name} added to ticket #{ticket.id}: {text}",
+            [Button(f"ticket.claim:{ticket.id}", "Claim", "primary")],
+            ticket=ticket.id,
+        )
+    return ticket
+
+
+def add_note(ctx: Context, ticket_id: int, text: str) -> Ticket:
+    """An internal note: in the history, never shown to the requester."""
+    _require_technician(ctx)
+    ticket = get(ctx.session, ticket_id)
+    _record(ctx, ticket, "note", text)
+    return ticket
+
+
+def set_flag(ctx: Context, ticket_id: int, flag: str, on: bool = True) -> Ticket:
+    _require_technician(ctx)
+    if flag not in FLAGS:
+        raise TicketError(f"Unknown flag '{flag}'. Flags: {', '.join(FLAGS)}.")
+    ticket = _open(ctx, ticket_id)
+    flags = [f for f in ticket.flags if f != flag] + ([flag] if on else [])
+    if flags == ticket.flags:
+        return ticket
+    ticket.flags = flags
+    _record(ctx, ticket, "flag_set" if on else "flag_cleared", flag)
+    if on:
+        _notify(ctx, ticket, f"Your ticket #{ticket.id} will take longer: {FLAGS[flag]}.", assignee=False)
+    return ticket
+
+
+def mark_waiting(ctx: Context, ticket_id: int) -> Ticket:
+    _require_technician(ctx)
+    ticket = _open(ctx, ticket_id)
+    ticket.status = "waiting"
+    _record(ctx, ticket, "waiting")
+    _notify(
+        ctx,
+        ticket,
+        f"Ticket #{ticket.id} is waiting for your answer. Reply here and I'll pass it on.",
+        assignee=False,
+        requester_buttons=[Button(f"ticket.answer:{ticket.id}", "Reply")],
+    )
+    return ticket
+
+
+def resolve(ctx: Context, ticket_id: int, resolution: str) -> Ticket:
+    _require_technician(ctx)
+    ticket = _open(ctx, ticket_id)
+    if not resolution.strip():
+        raise TicketError("Say how it was resolved: the requester sees it and it may become an article.")
+    ticket.status, ticket.resolution, ticket.resolved_at = "resolved", resolution.strip(), now()
+    ticket.assignee_email = ticket.assignee_email or ctx.speaker.email
+    _record(ctx, ticket, "resolved", resolution)
+    _notify(
+        ctx,
+        ticket,
+        f"Ticket #{ticket.id} is resolved: {ticket.resolution}\n"
+        "How did we do? Rate the help from 1 (poor) to 5 (great).",
+        assignee=False,
+        requester_buttons=rating_buttons(ticket.id),
+    )
+    return ticket
+
+
+def close(ctx: Context, ticket_id: int) -> Ticket:
+    ticket = get(ctx.session, ticket_id)
+    if not (ctx.speaker.is_technician or ticket.requester_email == ctx.speaker.email):
+        raise TicketError(f"Ticket #{ticket_id} is not one of yours.")
+    if ticket.status == "closed":
+        raise TicketError(f"Ticket #{ticket_id} is already closed.")
+    ticket.status = "closed"
+    _record(ctx, ticket, "closed")
+    _notify(ctx, ticket, f"Ticket #{ticket.id} is closed.")
+    return ticket
+
+
+def reopen(ctx: Context, ticket_id: int, reason: str = "") -> Ticket:
+    ticket = get(ctx.session, ticket_id)
+    if not (ctx.speaker.is_technician or ticket.requester_email == ctx.speaker.email):
+        raise TicketError(f"Ticket #{ticket_id} is not one of yours.")
+    if ticket.status in OPEN_STATUSES:
+        raise TicketError(f"Ticket #{ticket_id} is still open.")
+    ticket.status = "claimed" if ticket.assignee_email else "new"
+    ticket.resolved_at = None
+    _record(ctx, ticket, "reopened", reason)
+    _notify(ctx, ticket, f"Ticket #{ticket.id} was reopened{': ' + reason if reason else ''}.")
+    if not ticket.assignee_email:
+        ctx.triage(
+            f"Ticket #{ticket.id} was reopened: {ticket.subject}",
+            [Button(f"ticket.claim:{ticket.id}", "Claim", "primary")],
+            ticket=ticket.id,
+        )
+    return ticket
+
+
+def rate(ctx: Context, ticket_id: int, rating: int, comment: str = "") -> Ticket:
+    """The requester rates resolved help 1-5; rating closes the ticket."""
+    ticket = get(ctx.session, ticket_id)
+    if ticket.requester_email != ctx.speaker.email:
+        raise TicketError(f"Only the person who asked for help can rate ticket #{ticket_id}.")
+    if ticket.status not in ("resolved", "closed"):
+        raise TicketError(f"Ticket #{ticket_id} is not resolved yet.")
+    if not 1 <= rating <= 5:
+        raise TicketError("Ratings go from 1 (poor) to 5 (great).")
+    ticket.rating, ticket.status = rating, "closed"
+    if comment:
+        ticket.rating_comment = comment
+    _record(ctx, ticket, "rated", comment, {"rating": rating})
+    if ticket.assignee_email:
+        ctx.send(
+            ticket.assignee_email,
+            f"{ticket.requester_name} rated ticket #{ticket.id} {rating}/5"
+            + (f": {comment}" if comment else "."),
+            ticket=ticket.id,
+        )
+    return ticket
+
+
+def add_rating_comment(ctx: Context, ticket_id: int, comment: str) -> Ticket:
+    ticket = get(ctx.session, ticket_id)
+    if ticket.requester_email != ctx.speaker.email or ticket.rating is None:
+        raise TicketError(f"There is no rating of yours on ticket #{ticket_id}.")
+    ticket.rating_comment = comment.strip()
+    _record(ctx, ticket, "rating_comment", comment)
+    return ticket
+
+
+def guarded(ctx: Context, operation: Callable[[], object]) -> None:
+    """Run a ticket operation; a refusal becomes the reply instead of an error."""
+    try:
+        operation()
+    except TicketError as error:
+        ctx.reply(str(error))
+
+
+# ---------------------------------------------------------------- presentation shared by the handlers
+
+
+def ticket_card(ticket: Ticket) -> Card:
+    fields: list[tuple[str, str]] = [
+        ("Status", ticket.status + (f" ({', '.join(ticket.flags)})" if ticket.flags else "")),
+        ("Urgency", "urgent" if ticket.urgent else "not urgent"),
+        ("Requester", f"{ticket.requester_name} <{ticket.requester_email}>"),
+    ]
+    details = [
+        ("Title", ticket.requester_title),
+        ("Department", ticket.requester_department),
+        ("Location", ticket.requester_location),
+        ("Manager", ticket.requester_manager),
+    ]
+    fields += [(label, value) for label, value in details if value]
+    fields.append(("Assignee", ticket.assignee_email or "unclaimed"))
+    fields.append(("Opened", ticket.created_at.strftime("%Y-%m-%d %H:%M UTC")))
+    fields.append(("Problem", ticket.problem))
+    if ticket.transcript:
+        fields.append(("What the bot tried", ticket.transcript))
+    if ticket.resolution:
+        fields.append(("Resolution", ticket.resolution))
+    if ticket.rating is not None:
+        fields.append(("Rating", f"{ticket.rating}/5 {ticket.rating_comment}".strip()))
+    return Card(title=f"#{ticket.id} {ticket.subject}", fields=tuple(fields))
+
+
+def technician_buttons(ticket: Ticket) -> list[Button]:
+    ref = ticket.id
+    if ticket.status in ("resolved", "closed"):
+        return [Button(f"ticket.reopen:{ref}", "Reopen"), Button(f"kb.draft:{ref}", "Publish as article")]
+    if ticket.assignee_email is None:
+        return [
+            Button(f"ticket.claim:{ref}", "Claim", "primary"),
+            Button(f"ticket.reply:{ref}", "Reply"),
+            Button(f"ticket.note:{ref}", "Note"),
+        ]
+    return [
+        Button(f"ticket.reply:{ref}", "Reply", "primary"),
+        Button(f"ticket.note:{ref}", "Note"),
+        Button(f"ticket.waiting:{ref}", "Waiting on requester"),
+        Button(f"ticket.flag:{ref}", "Flag"),
+        Button(f"ticket.resolve:{ref}", "Resolve"),
+        Button(f"ticket.unclaim:{ref}", "Unclaim"),
+    ]
+
+
+def rating_buttons(ticket_id: int) -> list[Button]:
+    labels = {1: "1 poor", 2: "2", 3: "3", 4: "4", 5: "5 great"}
+    return [Button(f"ticket.rate:{ticket_id}:{score}", label) for score, label in labels.items()] + [
+        Button(f"ticket.reopen:{ticket_id}", "Still not fixed")
+    ]
+
+
+def status_line(ticket: Ticket) -> str:
+    who = (
+        f", with {ticket.assignee_email}" if ticket.assignee_email and ticket.status in OPEN_STATUSES else ""
+    )
+    why = "".join(f"; {FLAGS[f]}" for f in ticket.flags if f in FLAGS and ticket.status in OPEN_STATUSES)
+    return f"#{ticket.id} {ticket.subject} — {STATUS_WORDS.get(ticket.status, ticket.status)}{who}{why}"
+
+
+def display_name(ctx: Context, email: str) -> str:
+    person = ctx.services.directory.find_by_email(email) if email else None
+    return person.name if person else email
+
+
+# ---------------------------------------------------------------- internals
+
+
+def _record(
+    ctx: Context, ticket: Ticket, kind: str, text: str = "", data: dict[str, object] | None = None
+) -> None:
+    moment = now()
+    ticket.updated_at = moment
+    ctx.session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            at=moment,
+            actor_email=ctx.speaker.email,
+            kind=kind,
+            text=text,
+            data=dict(data or {}),
+        )
+    )
+
+
+def _notify(
+    ctx: Context,
+    ticket: Ticket,
+    text: str,
+    *,
+    assignee: bool = True,
+    requester_buttons: Sequence[Button] = (),
+) -> None:
+    """Tell the requester and (optionally) the assignee, never the person who made the change."""
+    if ticket.requester_email != ctx.speaker.email:
+        ctx.send(ticket.requester_email, text, requester_buttons, ticket=ticket.id)
+        ctx.email(ticket.requester_email, _mail_subject(ticket), text)
+    if assignee and ticket.assignee_email and ticket.assignee_email != ctx.speaker.email:
+        ctx.send(ticket.assignee_email, text, ticket=ticket.id)
+        ctx.email(ticket.assignee_email, _mail_subject(ticket), text)
+
+
+def _require_technician(ctx: Context) -> None:
+    if not ctx.speaker.is_technician:
+        raise TicketError("Only service desk technicians can do that.")
+
+
+def _is_technician_email(ctx: Context, email: str) -> bool:
+    from handlers.people import is_technician  # local: people imports this module's callers
+
+    return is_technician(ctx.services, email)
+
+
+def _open(ctx: Context, ticket_id: int) -> Ticket:
+    ticket = get(ctx.session, ticket_id)
+    if ticket.status not in OPEN_STATUSES:
+        raise TicketError(f"Ticket #{ticket_id} is {ticket.status}. Reopen it first.")
+    return ticket
+
+
+def _assigned_to_speaker(ctx: Context, ticket_id: int) -> Ticket:
+    _require_technician(ctx)
+    ticket = _open(ctx, ticket_id)
+    if ticket.assignee_email != ctx.speaker.email:
+        raise TicketError(f"Ticket #{ticket_id} is not assigned to you.")
+    return ticket
+
+
+def _subject(problem: str) -> str:
+    line = " ".join(problem.split())
+    return line if len(line) <= SUBJECT_LENGTH else line[: SUBJECT_LENGTH - 1].rstrip() + "…"
+
+
+def _mail_subject(ticket: Ticket) -> str:
+    return f"[frontdesk #{ticket.id}] {ticket.subject}"

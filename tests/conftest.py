@@ -1,0 +1,113 @@
+"""Fixtures shared by the whole suite: a bot on a throwaway database, and the real test servers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from automations.demo_directory import DemoDirectory
+from bot.clock import set_clock
+from bot.engine import Bot
+from bot.mail import Mailer
+from bot.messages import Inbound, Person, Reply
+from bot.settings import load_settings
+from bot.store import db
+from handlers.context import Services
+from tests import fakes
+
+pytest_plugins = ["tests.servers.postgres", "tests.servers.smtp"]
+
+DIRECTORY = {
+    "people": [
+        {"email": "ada@example.com", "name": "Ada Lovelace", "title": "Analyst", "department": "Finance",
+         "location": "London", "manager": "grace@example.com", "groups": ["finance"],
+         "recovery_email": "ada.home@example.net"},
+        {"email": "bob@example.com", "name": "Bob Marley", "title": "Sales", "department": "Sales",
+         "location": "Kingston", "manager": "grace@example.com", "locked": True},
+        {"email": "rita@example.com", "name": "Rita Root", "title": "Admin", "department": "IT",
+         "manager": "grace@example.com", "groups": ["domain-admins"], "recovery_email": "rita@example.net"},
+        {"email": "dan@example.com", "name": "Dan Gone", "title": "Former", "department": "Sales",
+         "manager": "grace@example.com", "disabled": True, "recovery_email": "dan@example.net"},
+        {"email": "tess@example.com", "name": "Tess Tech", "title": "Technician", "department": "IT",
+         "groups": ["it-support"]},
+        {"email": "tom@example.com", "name": "Tom Fixit", "title": "Technician", "department": "IT",
+         "groups": ["it-support"]},
+        {"email": "grace@example.com", "name": "Grace Hopper", "title": "IT Manager", "department": "IT",
+         "groups": ["it-managers"]},
+    ],
+    "groups": [{"name": "it-support"}, {"name": "it-managers"}, {"name": "finance"},
+               {"name": "domain-admins", "protected": True}],
+}
+
+
+class Harness:
+    """Drive the bot as people would: say things, press buttons, read what each person received."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+        self.sent: list[Reply] = []
+
+    def say(self, email: str, text: str, *, event_id: str | None = None, thread: int | None = None) -> list[Reply]:
+        return self._deliver(Inbound(person=Person("test", email, email), text=text, event_id=event_id,
+                                     thread_ticket=thread))
+
+    def press(self, email: str, button_id: str, *, event_id: str | None = None) -> list[Reply]:
+        return self._deliver(Inbound(person=Person("test", email, email), action=button_id, event_id=event_id))
+
+    def _deliver(self, inbound: Inbound) -> list[Reply]:
+        replies = self.bot.handle(inbound)
+        self.sent += replies
+        return replies
+
+    @staticmethod
+    def to(replies: list[Reply], recipient: str) -> list[Reply]:
+        return [r for r in replies if r.to == recipient]
+
+    @staticmethod
+    def button(replies: list[Reply], label: str) -> str:
+        for reply in reversed(replies):
+            for button in reply.buttons:
+                if button.label.lower() == label.lower():
+                    return button.id
+        raise AssertionError(f"no button {label!r} in {[[b.label for b in r.buttons] for r in replies]}")
+
+
+def build_bot(database_url: str, *, knowledge: Any = None, classify: Callable[..., Any] | None = None,
+              **settings: Any) -> tuple[Bot, Services]:
+    config = load_settings(database_url=database_url, technician_group="it-support",
+                           manager_group="it-managers", **settings)
+    engine = db.make_engine(database_url)
+    db.upgrade(engine)
+    sessions = db.make_session_factory(engine)
+    kb = knowledge or fakes.FakeKnowledge()
+    services = Services(settings=config, directory=DemoDirectory.from_document(DIRECTORY),
+                        knowledge=lambda _session: kb, classify=classify or fakes.classify)
+    return Bot(services, sessions, Mailer(config)), services
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'frontdesk.db'}"
+
+
+@pytest.fixture
+def harness(sqlite_url: str) -> Harness:
+    bot, _ = build_bot(sqlite_url)
+    return Harness(bot)
+
+
+@pytest.fixture
+def frozen_clock() -> Iterator[Callable[[Any], None]]:
+    from datetime import datetime
+
+    current: list[datetime] = []
+
+    def set_to(moment: datetime) -> None:
+        current[:] = [moment]
+        set_clock(lambda: current[0])
+
+    yield set_to
+    set_clock(None)
