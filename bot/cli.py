@@ -193,6 +193,42 @@ def tickets_show(ticket_id: int, as_json: bool) -> None:
             click.echo(f"  {e.at:%Y-%m-%d %H:%M} {e.actor_email} {e.kind}{': ' + e.text if e.text else ''}")
 
 
+@main.command()
+@click.option("--days", default=7, show_default=True, help="How far back to look.")
+@click.option("--json", "as_json", is_flag=True)
+@friendly_errors
+def stats(days: int, as_json: bool) -> None:
+    """Knowledge-base figures (honest deflection), knowledge gaps and weak articles."""
+    from datetime import timedelta
+
+    from bot.bootstrap import build_app
+    from bot.clock import now
+    from handlers import insights
+
+    app = build_app(_settings())
+    since, until = now() - timedelta(days=days), now()
+    with app.sessions() as session:
+        figures = insights.kb_figures(session, app.services.knowledge(session), since, until)
+        report = {
+            "days": days,
+            "kb": figures.as_dict(),
+            "gaps": insights.knowledge_gaps(session, since, 20),
+            "weak_articles": [
+                {"id": a, "helpful": up, "not_helpful": down}
+                for a, up, down in insights.weak_articles(session)
+            ],
+        }
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(
+        f"Last {days} days: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures.as_dict().items())
+    )
+    click.echo("Knowledge gaps:" + ("".join(f"\n  {q}" for q in report["gaps"]) or " none"))
+    for row in report["weak_articles"]:
+        click.echo(f"Weak article: {row['id']} ({row['helpful']} helpful, {row['not_helpful']} not)")
+
+
 @main.group()
 def audit() -> None:
     """The audit log of sensitive steps."""

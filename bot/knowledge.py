@@ -12,16 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kb.articles import Article, load_articles
-from kb.search import KnowledgeBase
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.store.models import KbArticle, KbExample, KbQuestion
+from bot.store.models import KbArticle, KbExample
+from handlers.insights import demotions
+from kb.articles import Article, load_articles
+from kb.search import KnowledgeBase
 
 SHIPPED_ARTICLES = Path(__file__).resolve().parent.parent / "kb" / "articles"
-# An article needs this many "not helpful" votes, outnumbering "helpful" ones, before it is demoted.
-DEMOTION_MIN_VOTES = 3
 
 
 def kb_folder(configured: Path | None) -> Path:
@@ -57,28 +56,6 @@ def learned_questions(session: Session) -> dict[str, list[str]]:
     for example in session.scalars(select(KbExample)):
         learned.setdefault(example.article_id, []).append(example.text)
     return learned
-
-
-def article_votes(session: Session) -> dict[str, tuple[int, int]]:
-    """article id → (helpful, not helpful) votes from the buttons."""
-    rows = session.execute(
-        select(KbQuestion.article_id, KbQuestion.outcome, func.count())
-        .where(KbQuestion.article_id.is_not(None), KbQuestion.outcome.in_(("helpful", "not_helpful")))
-        .group_by(KbQuestion.article_id, KbQuestion.outcome)
-    )
-    votes: dict[str, list[int]] = {}
-    for article_id, outcome, count in rows:
-        votes.setdefault(str(article_id), [0, 0])[0 if outcome == "helpful" else 1] += count
-    return {article_id: (up, down) for article_id, (up, down) in votes.items()}
-
-
-def demotions(session: Session) -> dict[str, float]:
-    """Articles that keep getting "not helpful" rank lower: a factor in (0, 1]."""
-    factors = {}
-    for article_id, (up, down) in article_votes(session).items():
-        if down >= DEMOTION_MIN_VOTES and down > up:
-            factors[article_id] = max(0.5, 1.0 - 0.1 * (down - up))
-    return factors
 
 
 def _fingerprint(session: Session) -> tuple[Any, ...]:

@@ -20,7 +20,6 @@ import uuid
 from datetime import timedelta
 
 import structlog
-from automations.passwords import generate_temporary_password
 from sqlalchemy import func, select
 
 from automations.directory import (
@@ -31,6 +30,7 @@ from automations.directory import (
     NotLocked,
     PolicyViolation,
 )
+from automations.passwords import generate_temporary_password
 from bot.clock import now
 from bot.logs import register_secret
 from bot.messages import Button, Card

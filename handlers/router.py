@@ -8,9 +8,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from handlers import account, new_ticket, question, requester, technician
+from handlers import account, new_ticket, publish, question, requester, technician
 from handlers.context import Context
 from handlers.registry import action_handler, flow_handler
+
+_REGISTERED = (publish,)  # modules that only register buttons and flows
 
 IntentHandler = Callable[[Context, str], None]
 # Intents with a flow of their own; the others are handled below.

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 
+from bot.clock import now
 from bot.messages import Button
-from handlers import people, tickets
+from handlers import insights, people, tickets
 from handlers.context import Context
 from handlers.registry import action, flow, in_flow
 
@@ -51,10 +53,24 @@ def show(ctx: Context, ticket_id: int) -> None:
     )
 
 
+def show_kb_report(ctx: Context) -> None:
+    """What the knowledge base could not answer this week, and the articles people keep rejecting."""
+    gaps = insights.knowledge_gaps(ctx.session, now() - timedelta(days=7))
+    weak = insights.weak_articles(ctx.session)
+    lines = ["Questions nobody could answer yet (7 days):", *(f"• {q}" for q in gaps)]
+    lines += [] if gaps else ["• none"]
+    lines.append("Articles flagged as not helpful:")
+    lines += [f"• {a} ({up} helpful, {down} not)" for a, up, down in weak] or ["• none"]
+    ctx.reply("\n".join(lines))
+
+
 def try_command(ctx: Context, text: str) -> bool:
     """Run `text` as a technician command; False when it is not one."""
     if text.strip().lower() in ("queue", "q", "tickets"):
         show_queue(ctx)
+        return True
+    if text.strip().lower() in ("gaps", "kb report", "knowledge gaps"):
+        show_kb_report(ctx)
         return True
     match = _COMMAND.match(text)
     if not match or match["verb"].lower() not in _COMMANDS:

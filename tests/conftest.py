@@ -22,24 +22,71 @@ pytest_plugins = ["tests.servers.postgres", "tests.servers.smtp"]
 
 DIRECTORY = {
     "people": [
-        {"email": "ada@example.com", "name": "Ada Lovelace", "title": "Analyst", "department": "Finance",
-         "location": "London", "manager": "grace@example.com", "groups": ["finance"],
-         "recovery_email": "ada.home@example.net"},
-        {"email": "bob@example.com", "name": "Bob Marley", "title": "Sales", "department": "Sales",
-         "location": "Kingston", "manager": "grace@example.com", "locked": True},
-        {"email": "rita@example.com", "name": "Rita Root", "title": "Admin", "department": "IT",
-         "manager": "grace@example.com", "groups": ["domain-admins"], "recovery_email": "rita@example.net"},
-        {"email": "dan@example.com", "name": "Dan Gone", "title": "Former", "department": "Sales",
-         "manager": "grace@example.com", "disabled": True, "recovery_email": "dan@example.net"},
-        {"email": "tess@example.com", "name": "Tess Tech", "title": "Technician", "department": "IT",
-         "groups": ["it-support"]},
-        {"email": "tom@example.com", "name": "Tom Fixit", "title": "Technician", "department": "IT",
-         "groups": ["it-support"]},
-        {"email": "grace@example.com", "name": "Grace Hopper", "title": "IT Manager", "department": "IT",
-         "groups": ["it-managers"]},
+        {
+            "email": "ada@example.com",
+            "name": "Ada Lovelace",
+            "title": "Analyst",
+            "department": "Finance",
+            "location": "London",
+            "manager": "grace@example.com",
+            "groups": ["finance"],
+            "recovery_email": "ada.home@example.net",
+        },
+        {
+            "email": "bob@example.com",
+            "name": "Bob Marley",
+            "title": "Sales",
+            "department": "Sales",
+            "location": "Kingston",
+            "manager": "grace@example.com",
+            "locked": True,
+        },
+        {
+            "email": "rita@example.com",
+            "name": "Rita Root",
+            "title": "Admin",
+            "department": "IT",
+            "manager": "grace@example.com",
+            "groups": ["domain-admins"],
+            "recovery_email": "rita@example.net",
+        },
+        {
+            "email": "dan@example.com",
+            "name": "Dan Gone",
+            "title": "Former",
+            "department": "Sales",
+            "manager": "grace@example.com",
+            "disabled": True,
+            "recovery_email": "dan@example.net",
+        },
+        {
+            "email": "tess@example.com",
+            "name": "Tess Tech",
+            "title": "Technician",
+            "department": "IT",
+            "groups": ["it-support"],
+        },
+        {
+            "email": "tom@example.com",
+            "name": "Tom Fixit",
+            "title": "Technician",
+            "department": "IT",
+            "groups": ["it-support"],
+        },
+        {
+            "email": "grace@example.com",
+            "name": "Grace Hopper",
+            "title": "IT Manager",
+            "department": "IT",
+            "groups": ["it-managers"],
+        },
     ],
-    "groups": [{"name": "it-support"}, {"name": "it-managers"}, {"name": "finance"},
-               {"name": "domain-admins", "protected": True}],
+    "groups": [
+        {"name": "it-support"},
+        {"name": "it-managers"},
+        {"name": "finance"},
+        {"name": "domain-admins", "protected": True},
+    ],
 }
 
 
@@ -50,12 +97,17 @@ class Harness:
         self.bot = bot
         self.sent: list[Reply] = []
 
-    def say(self, email: str, text: str, *, event_id: str | None = None, thread: int | None = None) -> list[Reply]:
-        return self._deliver(Inbound(person=Person("test", email, email), text=text, event_id=event_id,
-                                     thread_ticket=thread))
+    def say(
+        self, email: str, text: str, *, event_id: str | None = None, thread: int | None = None
+    ) -> list[Reply]:
+        return self._deliver(
+            Inbound(person=Person("test", email, email), text=text, event_id=event_id, thread_ticket=thread)
+        )
 
     def press(self, email: str, button_id: str, *, event_id: str | None = None) -> list[Reply]:
-        return self._deliver(Inbound(person=Person("test", email, email), action=button_id, event_id=event_id))
+        return self._deliver(
+            Inbound(person=Person("test", email, email), action=button_id, event_id=event_id)
+        )
 
     def _deliver(self, inbound: Inbound) -> list[Reply]:
         replies = self.bot.handle(inbound)
@@ -75,16 +127,22 @@ class Harness:
         raise AssertionError(f"no button {label!r} in {[[b.label for b in r.buttons] for r in replies]}")
 
 
-def build_bot(database_url: str, *, knowledge: Any = None, classify: Callable[..., Any] | None = None,
-              **settings: Any) -> tuple[Bot, Services]:
-    config = load_settings(database_url=database_url, technician_group="it-support",
-                           manager_group="it-managers", **settings)
+def build_bot(
+    database_url: str, *, knowledge: Any = None, classify: Callable[..., Any] | None = None, **settings: Any
+) -> tuple[Bot, Services]:
+    config = load_settings(
+        database_url=database_url, technician_group="it-support", manager_group="it-managers", **settings
+    )
     engine = db.make_engine(database_url)
     db.upgrade(engine)
     sessions = db.make_session_factory(engine)
     kb = knowledge or fakes.FakeKnowledge()
-    services = Services(settings=config, directory=DemoDirectory.from_document(DIRECTORY),
-                        knowledge=lambda _session: kb, classify=classify or fakes.classify)
+    services = Services(
+        settings=config,
+        directory=DemoDirectory.from_document(DIRECTORY),
+        knowledge=lambda _session: kb,
+        classify=classify or fakes.classify,
+    )
     return Bot(services, sessions, Mailer(config)), services
 
 

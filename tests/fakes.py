@@ -30,11 +30,23 @@ class FakeResult:
 
 
 ARTICLES = (
-    FakeArticle("vpn-setup", "Connect to the VPN", "Open the VPN app and sign in with your work account.",
-                ("https://intranet.example.com/vpn",), ("vpn",)),
-    FakeArticle("vpn-troubleshoot", "VPN keeps disconnecting", "Switch the VPN protocol to TCP in settings.",
-                (), ("vpn",)),
-    FakeArticle("printer", "Add a printer", "Go to Settings > Printers and add 'FollowMe'.", (), ("printer",)),
+    FakeArticle(
+        "vpn-setup",
+        "Connect to the VPN",
+        "Open the VPN app and sign in with your work account.",
+        ("https://intranet.example.com/vpn",),
+        ("vpn",),
+    ),
+    FakeArticle(
+        "vpn-troubleshoot",
+        "VPN keeps disconnecting",
+        "Switch the VPN protocol to TCP in settings.",
+        (),
+        ("vpn",),
+    ),
+    FakeArticle(
+        "printer", "Add a printer", "Go to Settings > Printers and add 'FollowMe'.", (), ("printer",)
+    ),
 )
 
 
@@ -46,14 +58,20 @@ class FakeKnowledge:
 
     def search(self, query: str, k: int = 5, *, exclude: frozenset[str] = frozenset()) -> FakeResult:
         words = query.lower()
-        hits = [FakeHit(a, 1.0, 0.9, a.body) for a in self.articles
-                if a.id not in exclude and any(word in words for word in a.keywords)]
+        hits = [
+            FakeHit(a, 1.0, 0.9, a.body)
+            for a in self.articles
+            if a.id not in exclude and any(word in words for word in a.keywords)
+        ]
         return FakeResult(query, hits[0] if hits else None, hits[:k])
 
 
 RULES = (
     ("unlock_account", ("locked out", "unlock")),
-    ("reset_password", ("forgot my password", "reset my password", "new password")),
+    (
+        "reset_password",
+        ("forgot my password", "reset my password", "new password", "reset the password", "'s password"),
+    ),
     ("talk_to_human", ("human", "person", "agent")),
     ("ticket_status", ("update on my ticket",)),
     ("report_outage", ("is down", "outage")),

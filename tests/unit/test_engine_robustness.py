@@ -91,7 +91,7 @@ def test_a_crashing_handler_opens_a_ticket_instead_of_losing_the_request(sqlite_
 
     bot, _ = build_bot(sqlite_url, classify=broken_classifier)
     replies = Harness(bot).say(ADA, "my laptop will not boot")
-    mine = [r for r in replies if r.to == ADA][0]
+    mine = next(r for r in replies if r.to == ADA)
     assert "went wrong on my side" in mine.text and mine.ticket == 1
     assert any(r.to == "#triage" for r in replies)
     with bot.sessions() as s:
@@ -121,12 +121,15 @@ def test_read_only_database_is_a_clear_error_at_start(tmp_path, monkeypatch, cap
     assert "read-only" in result.output and "frontdesk needs to write" in result.output
 
 
-@pytest.mark.parametrize(("variable", "value", "expected"), [
-    ("FRONTDESK_SMTP_PORT", "twenty-five", "FRONTDESK_SMTP_PORT"),
-    ("FRONTDESK_DIRECTORY", "carrier-pigeon", "FRONTDESK_DIRECTORY"),
-    ("FRONTDESK_RESET_VERIFICATION", "vibes", "FRONTDESK_RESET_VERIFICATION"),
-    ("FRONTDESK_DEMO_DIRECTORY", "/nowhere/people.yaml", "FRONTDESK_DEMO_DIRECTORY"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("FRONTDESK_SMTP_PORT", "twenty-five", "FRONTDESK_SMTP_PORT"),
+        ("FRONTDESK_DIRECTORY", "carrier-pigeon", "FRONTDESK_DIRECTORY"),
+        ("FRONTDESK_RESET_VERIFICATION", "vibes", "FRONTDESK_RESET_VERIFICATION"),
+        ("FRONTDESK_DEMO_DIRECTORY", "/nowhere/people.yaml", "FRONTDESK_DEMO_DIRECTORY"),
+    ],
+)
 def test_wrong_settings_name_the_variable(monkeypatch, variable: str, value: str, expected: str) -> None:
     from click.testing import CliRunner
 

@@ -1,0 +1,174 @@
+"""End to end through `frontdesk chat --json` with piped input, as a person (or a script) would use it:
+the real command, the real knowledge base and intent model, the shipped demo directory, SQLite."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ADA, TESS, TOM = "ada@example.com", "tess@example.com", "tom@example.com"
+
+
+@dataclass
+class Run:
+    code: int
+    messages: list[dict]
+    stderr: str
+
+    def to(self, who: str) -> list[dict]:
+        return [m for m in self.messages if m["to"] == who]
+
+
+def frontdesk(*args: str, stdin: str = "", env: dict[str, str] | None = None, timeout: int = 120) -> Run:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+    )
+    messages = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    return Run(result.returncode, messages, result.stderr)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
+    environment.update(
+        {
+            "FRONTDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.db'}",
+            "FRONTDESK_TECHNICIAN_GROUP": "it-support",
+            "FRONTDESK_LOG_FORMAT": "json",
+            "FRONTDESK_KB_SEMANTIC": "off",
+            "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        }
+    )
+    return environment
+
+
+def cli_output(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def chat(env: dict[str, str], speaker: str, *lines: str) -> Run:
+    return frontdesk("chat", "--as", speaker, "--json", stdin="\n".join(lines) + "\n", env=env)
+
+
+def test_question_to_ticket_claim_relay_resolve_rate(env: dict[str, str]) -> None:
+    run = chat(
+        env,
+        ADA,
+        "Can I bring my dog to the office on Fridays?",
+        "Open a ticket",
+        "Urgent",
+        "/as tess@example.com",
+        "queue",
+    )
+    assert run.code == 0, run.stderr
+    offer = run.to(ADA)[0]
+    assert {"to", "text", "buttons", "ticket"} <= offer.keys()
+    assert "Open a ticket" in [b["label"] for b in offer["buttons"]]
+    opened = [m for m in run.to(ADA) if m["ticket"]][-1]
+    ticket = opened["ticket"]
+    assert f"ticket #{ticket}" in opened["text"]
+    queue = run.to(TESS)[-1]
+    assert queue["text"].splitlines()[1].startswith(f"🔴 #{ticket} Can I bring my dog")
+
+    run = chat(
+        env,
+        TESS,
+        f"claim {ticket}",
+        "/as tom@example.com",
+        f"claim {ticket}",
+        "/as tess@example.com",
+        f"reply {ticket} Is it a small dog?",
+        "/as ada@example.com",
+        "Yes, a dachshund",
+        "/as tess@example.com",
+        f"resolve {ticket} Dogs are welcome on Fridays; register them at reception",
+        "/as ada@example.com",
+        "5",
+        "Very quick answer",
+    )
+    assert run.code == 0, run.stderr
+    assert run.to(TESS)[0]["text"] == f"Ticket #{ticket} is yours."
+    assert run.to(TOM)[0]["text"] == f"Ticket #{ticket} is already claimed by Tess Tech."
+    assert any("Is it a small dog?" in m["text"] for m in run.to(ADA))
+    assert any("Yes, a dachshund" in m["text"] for m in run.to(TESS))
+    resolved = next(m for m in run.to(ADA) if "is resolved" in m["text"])
+    assert [b["label"] for b in resolved["buttons"]][:5] == ["1 poor", "2", "3", "4", "5 great"]
+
+    details = json.loads(cli_output(env, "tickets", "show", str(ticket), "--json"))
+    assert (details["status"], details["rating"], details["rating_comment"]) == (
+        "closed",
+        5,
+        "Very quick answer",
+    )
+    assert details["department"] == "Finance" and details["manager"] == "grace@example.com"
+    kinds = [e["kind"] for e in details["events"]]
+    assert kinds == [
+        "created",
+        "claimed",
+        "message_to_requester",
+        "message_from_requester",
+        "resolved",
+        "rated",
+        "rating_comment",
+    ]
+
+
+def test_restart_mid_conversation_resumes(env: dict[str, str]) -> None:
+    first = chat(env, ADA, "I need to talk to a human", "My second monitor stays black")
+    assert "urgent" in first.to(ADA)[-1]["text"].lower()
+    second = chat(env, ADA, "not urgent")  # a new process: the flow comes from the database
+    assert re.search(r"I've opened ticket #\d+", second.to(ADA)[-1]["text"])
+    listed = cli_output(env, "tickets", "list", "--json")
+    assert json.loads(listed.splitlines()[0])["problem"] == "My second monitor stays black"
+
+
+def test_bad_input_gets_clear_errors(env: dict[str, str]) -> None:
+    unknown = chat(env, "nobody@nowhere.example", "hello")
+    assert unknown.code != 0 and "nobody@nowhere.example is not in the directory" in unknown.stderr
+
+    run = chat(env, ADA, "", "   ", "x" * 100_000, "/as ghost@example.com", "/press no.such:button")
+    assert run.code == 0
+    assert "too long" in run.messages[0]["text"]
+    assert "ghost@example.com is not in the directory" in run.stderr
+    assert "don't know that button" in run.messages[-1]["text"]
+    assert len(run.messages) == 2  # the blank lines produced nothing
+
+
+def test_unknown_number_when_buttons_are_shown(env: dict[str, str]) -> None:
+    run = chat(env, ADA, "Can I bring my dog to the office on Fridays?", "9")
+    assert "There is no button 9; choose 1-2" in run.stderr
+
+
+def test_read_only_database_is_reported(env: dict[str, str], tmp_path: Path) -> None:
+    chat(env, ADA, "hello")  # creates the database
+    env = {**env, "FRONTDESK_DATABASE_URL": f"sqlite:///file:{tmp_path / 'e2e.db'}?mode=ro&uri=true"}
+    run = chat(env, ADA, "talk to a human")
+    assert run.code != 0 and "read-only" in run.stderr
+
+
+def test_console_help_lists_commands(env: dict[str, str]) -> None:
+    run = chat(env, ADA, "/help")
+    assert "/as EMAIL" in run.stderr and "/quit" in run.stderr
