@@ -18,7 +18,7 @@ from bot.store import db
 from handlers.context import Services
 from tests import fakes
 
-pytest_plugins = ["tests.servers.postgres", "tests.servers.smtp"]
+pytest_plugins = ["tests.servers.postgres", "tests.servers.smtp", "tests.servers.directory"]
 
 DIRECTORY = {
     "people": [
@@ -128,7 +128,12 @@ class Harness:
 
 
 def build_bot(
-    database_url: str, *, knowledge: Any = None, classify: Callable[..., Any] | None = None, **settings: Any
+    database_url: str,
+    *,
+    knowledge: Any = None,
+    classify: Callable[..., Any] | None = None,
+    directory: Any = None,
+    **settings: Any,
 ) -> tuple[Bot, Services]:
     config = load_settings(
         database_url=database_url, technician_group="it-support", manager_group="it-managers", **settings
@@ -139,7 +144,7 @@ def build_bot(
     kb = knowledge or fakes.FakeKnowledge()
     services = Services(
         settings=config,
-        directory=DemoDirectory.from_document(DIRECTORY),
+        directory=directory or DemoDirectory.from_document(DIRECTORY),
         knowledge=lambda _session: kb,
         classify=classify or fakes.classify,
     )

@@ -9,8 +9,9 @@ ADA, TESS = "ada@example.com", "tess@example.com"
 
 
 def test_every_update_is_emailed_to_requester_and_assignee(sqlite_url: str, smtp_server: Mailbox) -> None:
-    bot, _ = build_bot(sqlite_url, smtp_host=smtp_server.host, smtp_port=smtp_server.port,
-                       smtp_from="helpdesk@example.com")
+    bot, _ = build_bot(
+        sqlite_url, smtp_host=smtp_server.host, smtp_port=smtp_server.port, smtp_from="helpdesk@example.com"
+    )
     h = Harness(bot)
     h.say(ADA, "talk to a human")
     h.say(ADA, "The projector in room 4 shows no picture")

@@ -48,7 +48,14 @@ def test_full_ticket_lifecycle(database_url: str) -> None:
         ticket = s.get(Ticket, 1)
         assert (ticket.status, ticket.assignee_email, ticket.rating) == ("closed", TOM, 4)
         kinds = [e.kind for e in s.scalars(select(TicketEvent).order_by(TicketEvent.id))]
-    assert kinds == ["created", "claimed", "message_to_requester", "message_from_requester", "resolved", "rated"]
+    assert kinds == [
+        "created",
+        "claimed",
+        "message_to_requester",
+        "message_from_requester",
+        "resolved",
+        "rated",
+    ]
 
 
 def test_concurrent_claims_have_exactly_one_winner(database_url: str) -> None:

@@ -35,7 +35,9 @@ def _as_owner(command: list[str]) -> list[str]:
 def postgres_url() -> Iterator[str]:
     bin_dir = _bin_dir()
     if bin_dir is None:
-        unavailable("PostgreSQL is not installed (apt-get install postgresql); `make test` installs it as root")
+        unavailable(
+            "PostgreSQL is not installed (apt-get install postgresql); `make test` installs it as root"
+        )
     assert bin_dir is not None
     if os.geteuid() == 0:
         try:
@@ -47,21 +49,45 @@ def postgres_url() -> Iterator[str]:
         shutil.chown(workdir, "postgres")
     data, port = workdir / "data", free_port()
     try:
-        subprocess.run(_as_owner([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "frontdesk"]),
-                       check=True, capture_output=True, timeout=120)
-        subprocess.run(_as_owner([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(workdir / "log"), "-w",
-                                  "start", "-o", f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 "
-                                  "-c fsync=off -c full_page_writes=off"]),
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            _as_owner([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "frontdesk"]),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        subprocess.run(
+            _as_owner(
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(workdir / "log"),
+                    "-w",
+                    "start",
+                    "-o",
+                    f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 "
+                    "-c fsync=off -c full_page_writes=off",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as error:
         log = (workdir / "log").read_text() if (workdir / "log").exists() else ""
         output = getattr(error, "stderr", b"") or b""
-        unavailable(f"PostgreSQL did not start: {error} {output.decode(errors='replace')[-500:]} {log[-500:]}")
+        unavailable(
+            f"PostgreSQL did not start: {error} {output.decode(errors='replace')[-500:]} {log[-500:]}"
+        )
     try:
         yield f"postgresql+psycopg://frontdesk@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run(_as_owner([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            _as_owner([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -37,8 +37,12 @@ def test_unanswered_question_becomes_ticket_filled_from_directory(harness: Harne
         ticket = s.get(Ticket, ticket_id)
         assert ticket.urgent and ticket.status == "new"
         assert ticket.problem == "my monitor flickers when I open Excel"
-        assert (ticket.requester_department, ticket.requester_title, ticket.requester_location,
-                ticket.requester_manager) == ("Finance", "Analyst", "London", "grace@example.com")
+        assert (
+            ticket.requester_department,
+            ticket.requester_title,
+            ticket.requester_location,
+            ticket.requester_manager,
+        ) == ("Finance", "Analyst", "London", "grace@example.com")
         assert "my monitor flickers" in ticket.transcript
         assert s.scalars(select(KbQuestion)).one().outcome == "escalated"
 
@@ -116,7 +120,9 @@ def test_relay_both_ways_and_follow_up_lands_on_ticket(harness: Harness) -> None
     assert f"Added to ticket #{ticket}" in harness.to(back, ADA)[0].text
     assert any(r.to == TESS and "A Dell U2720Q" in r.text for r in back)
     with session_of(harness) as s:
-        kinds = [(e.kind, e.text) for e in s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket))]
+        kinds = [
+            (e.kind, e.text) for e in s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket))
+        ]
         assert ("message_to_requester", "Which monitor model is it?") in kinds
         assert ("message_from_requester", "A Dell U2720Q") in kinds
 
@@ -143,7 +149,8 @@ def test_internal_note_never_reaches_requester(harness: Harness) -> None:
     assert not harness.to(replies, ADA)
     with session_of(harness) as s:
         assert s.scalars(select(TicketEvent).where(TicketEvent.kind == "note")).one().text == (
-            "probably the dock firmware")
+            "probably the dock firmware"
+        )
 
 
 def test_flag_tells_requester_why_it_takes_longer(harness: Harness) -> None:
@@ -192,9 +199,25 @@ def test_reassign_to_another_technician_only(harness: Harness) -> None:
 
 def test_status_history_records_every_change(harness: Harness) -> None:
     ticket = open_ticket(harness)
-    for command in (f"claim {ticket}", f"waiting {ticket}", f"unclaim {ticket}", f"claim {ticket}",
-                    f"resolve {ticket} done", f"reopen {ticket}", f"close {ticket}"):
+    for command in (
+        f"claim {ticket}",
+        f"waiting {ticket}",
+        f"unclaim {ticket}",
+        f"claim {ticket}",
+        f"resolve {ticket} done",
+        f"reopen {ticket}",
+        f"close {ticket}",
+    ):
         harness.say(TESS, command)
     with session_of(harness) as s:
         kinds = [e.kind for e in s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket))]
-    assert kinds == ["created", "claimed", "waiting", "unclaimed", "claimed", "resolved", "reopened", "closed"]
+    assert kinds == [
+        "created",
+        "claimed",
+        "waiting",
+        "unclaimed",
+        "claimed",
+        "resolved",
+        "reopened",
+        "closed",
+    ]

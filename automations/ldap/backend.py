@@ -1,0 +1,205 @@
+"""`LdapDirectory`: frontdesk's `Directory` over ldap3, for Active Directory and OpenLDAP.
+
+The shared parts live here (finding people, groups, the checks before any write); what differs between the
+two servers lives in active_directory.py and openldap.py behind the small `Flavor` protocol.
+
+Rules kept everywhere: every value put into a filter goes through `escape_filter_chars`; writes act only on
+the DN a search returned, inside base_dn; an account that is protected, disabled or gone is refused before
+anything is written; the new password appears in no log line and no error message.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+import structlog
+from ldap3.utils.conv import escape_filter_chars
+
+from automations.directory import (
+    AccountStatus,
+    DirectoryPerson,
+    NotFound,
+    NotLocked,
+    NotPermitted,
+    PasswordPolicy,
+    PolicyViolation,
+)
+from automations.ldap.active_directory import ActiveDirectory
+from automations.ldap.config import LdapConfig
+from automations.ldap.connection import Entry, LdapConnection, Session
+from automations.ldap.openldap import OpenLdap
+from automations.ldap.people import is_within, looks_like_dn, person_attributes, to_person
+
+log = structlog.get_logger(__name__)
+
+GROUP_FILTER = "(|(objectClass=group)(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"
+MAX_EMAIL_LENGTH = 254  # RFC 5321 path limit; anything longer cannot be a real address
+
+
+class Flavor(Protocol):
+    name: str
+    group_base: str
+
+    def member_filter(self, group_dn: str) -> str: ...
+
+    def is_member(self, session: Session, dn: str, group_dn: str) -> bool: ...
+
+    def account_status(self, session: Session, dn: str) -> AccountStatus: ...
+
+    def password_policy(self, session: Session) -> PasswordPolicy: ...
+
+    def reset_password(
+        self, session: Session, dn: str, password: str, *, must_change: bool, locked: bool
+    ) -> None: ...
+
+    def unlock(self, session: Session, dn: str) -> None: ...
+
+
+class LdapDirectory:
+    """The company directory over LDAP. Thread-safe: one connection, used under a lock."""
+
+    def __init__(self, config: LdapConfig) -> None:
+        self.config = config
+        self._flavor: Flavor = ActiveDirectory(config) if config.flavor == "ad" else OpenLdap(config)
+        self.name = self._flavor.name
+        self._connection = LdapConnection(config)
+        self._attributes = person_attributes(config)
+        if not config.tls_verify:
+            log.warning(
+                "ldap_tls_not_verified", detail="the directory's certificate is NOT checked", url=config.url
+            )
+
+    def close(self) -> None:
+        self._connection.close()
+
+    # --- reading people and groups -------------------------------------------------------------------
+
+    def find_by_email(self, email: str) -> DirectoryPerson | None:
+        """The one person whose `mail` is `email`; None when nobody or several match."""
+        email = email.strip()
+        if not email or len(email) > MAX_EMAIL_LENGTH:
+            return None
+        search_filter = f"(&{self.config.person_filter}(mail={escape_filter_chars(email)}))"
+        return self._connection.read("find by email", lambda session: self._find_one(session, search_filter))
+
+    def get(self, person_id: str) -> DirectoryPerson | None:
+        if not self._is_ours(person_id):
+            return None
+
+        def read(session: Session) -> DirectoryPerson | None:
+            entry = session.read(person_id, self._attributes, self.config.person_filter)
+            return self._person(session, entry, {}) if entry else None
+
+        return self._connection.read("read person", read)
+
+    def group_members(self, group: str) -> list[DirectoryPerson]:
+        def read(session: Session) -> list[DirectoryPerson]:
+            group_dn = self._group_dn(session, group)
+            if group_dn is None:
+                return []
+            search_filter = f"(&{self.config.person_filter}{self._flavor.member_filter(group_dn)})"
+            entries = session.paged_search(self.config.base_dn, search_filter, self._attributes)
+            managers: dict[str, str | None] = {}
+            return [self._person(session, entry, managers) for entry in entries]
+
+        return self._connection.read("list group members", read)
+
+    def is_member(self, person: DirectoryPerson, group: str) -> bool:
+        if not self._is_ours(person.id):
+            return False
+
+        def read(session: Session) -> bool:
+            group_dn = self._group_dn(session, group)
+            return group_dn is not None and self._flavor.is_member(session, person.id, group_dn)
+
+        return self._connection.read("check group membership", read)
+
+    # --- account state and changes -------------------------------------------------------------------
+
+    def account_status(self, person: DirectoryPerson) -> AccountStatus:
+        if not self._is_ours(person.id):
+            return AccountStatus(exists=False)
+        return self._connection.read(
+            "read account status", lambda session: self._flavor.account_status(session, person.id)
+        )
+
+    def password_policy(self) -> PasswordPolicy:
+        return self._connection.read("read password policy", self._flavor.password_policy)
+
+    def reset_password(self, person: DirectoryPerson, new_password: str, *, must_change: bool = True) -> None:
+        """Set `new_password`, require a change at next logon (unless told not to) and clear any lockout."""
+        if not new_password:
+            raise PolicyViolation("the password is empty")
+        started = time.monotonic()
+        status = self._writable_status(person, "reset the password of")
+        self._connection.write(
+            "reset password",
+            lambda session: self._flavor.reset_password(
+                session, person.id, new_password, must_change=must_change, locked=status.locked
+            ),
+        )
+        log.info(
+            "directory_password_reset",
+            dn=person.id,
+            must_change=must_change,
+            was_locked=status.locked,
+            ms=round((time.monotonic() - started) * 1000, 1),
+        )
+
+    def unlock(self, person: DirectoryPerson) -> None:
+        status = self._writable_status(person, "unlock")
+        if not status.locked:
+            raise NotLocked()
+        self._connection.write("unlock", lambda session: self._flavor.unlock(session, person.id))
+        log.info("directory_account_unlocked", dn=person.id)
+
+    # --- helpers -------------------------------------------------------------------------------------
+
+    def _writable_status(self, person: DirectoryPerson, action: str) -> AccountStatus:
+        """The account's status, after refusing anything the bot must never write to."""
+        status = self.account_status(person)
+        if not status.exists:
+            raise NotFound()
+        if status.protected:
+            log.warning(
+                "directory_refused_protected", dn=person.id, action=action, reason=status.protected_reason
+            )
+            raise NotPermitted(f"refused to {action} a protected account ({status.protected_reason})")
+        if status.disabled:
+            # On OpenLDAP a reset or unlock would also clear the "disabled" marker: never do it.
+            raise NotPermitted(f"refused to {action} a disabled account")
+        return status
+
+    def _find_one(self, session: Session, search_filter: str) -> DirectoryPerson | None:
+        # size_limit=2: enough to tell "exactly one" from "several" without reading them all.
+        found = session.search(self.config.base_dn, search_filter, self._attributes, size_limit=2)
+        if len(found) > 1:
+            log.warning("directory_email_ambiguous", matches=[entry.dn for entry in found])
+            return None
+        return self._person(session, found[0], {}) if found else None
+
+    def _person(self, session: Session, entry: Entry, managers: dict[str, str | None]) -> DirectoryPerson:
+        manager_dn = entry.first("manager")
+        if manager_dn and manager_dn not in managers:
+            manager = session.read(manager_dn, ["mail"])
+            mail = manager.first("mail").strip().lower() if manager else ""
+            managers[manager_dn] = mail or None
+        return to_person(entry, self.config, managers.get(manager_dn) if manager_dn else None)
+
+    def _group_dn(self, session: Session, group: str) -> str | None:
+        """A group given by DN or by name (cn) → its DN, when exactly one group matches."""
+        if looks_like_dn(group):
+            entry = session.read(group, ["cn"], GROUP_FILTER)
+            found = [entry] if entry else []
+        else:
+            search_filter = f"(&{GROUP_FILTER}(cn={escape_filter_chars(group)}))"
+            found = session.search(self._flavor.group_base, search_filter, ["cn"], size_limit=2)
+        if len(found) != 1:
+            log.warning("directory_group_not_found", group=group, matches=len(found))
+            return None
+        return found[0].dn
+
+    def _is_ours(self, dn: str) -> bool:
+        """Only DNs under base_dn are read or written: a forged id cannot point the bot elsewhere."""
+        return bool(dn) and looks_like_dn(dn) and is_within(dn, self.config.base_dn)

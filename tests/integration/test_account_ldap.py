@@ -1,0 +1,162 @@
+"""Reset and unlock through the bot against real directories: OpenLDAP slapd (ppolicy) and a Samba AD DC,
+with codes and notices through a real SMTP server. The servers are started by the tests themselves."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from automations.ldap import LdapDirectory
+from bot import logs
+from bot.messages import Inbound, Person, Reply
+from bot.store.models import AuditRecord, Ticket
+from tests.conftest import Harness, build_bot
+from tests.servers.directory import DirectoryServer, TestUser
+from tests.servers.smtp import Mailbox
+
+REFUSAL = re.compile(r"^I can't reset the password of this account automatically, so I've opened ticket #\d+ "
+                     r"for a technician, who will contact you\.$")
+
+
+@pytest.fixture(params=["slapd", "samba_ad"])
+def server(request: pytest.FixtureRequest) -> DirectoryServer:
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture
+def people(server: DirectoryServer) -> dict[str, TestUser]:
+    manager = server.create_user(name="Maria Manager", title="Head of Sales")
+    employee = server.create_user(name="Eve Employee", recovery_email="eve.private@example.net",
+                                  manager=manager.dn, title="Account Executive", department="Sales")
+    return {"manager": manager, "employee": employee}
+
+
+@pytest.fixture
+def harness(server: DirectoryServer, sqlite_url: str, smtp_server: Mailbox) -> Iterator[Harness]:
+    directory = LdapDirectory(server.config())
+    bot, _ = build_bot(sqlite_url, directory=directory, smtp_host=smtp_server.host, smtp_port=smtp_server.port,
+                       reset_verification="email_code")
+    yield Harness(bot)
+
+
+def secret_of(replies: list[Reply], who: str) -> str:
+    found = [r.secret for r in replies if r.to == who and r.secret]
+    assert found, [r.text for r in replies]
+    return str(found[0])
+
+
+def code_for(mailbox: Mailbox, address: str, count: int = 1) -> str:
+    message = mailbox.wait_for(address, count)[-1]
+    found = re.search(r"\b(\d{6})\b", message.get_payload())
+    assert found
+    return found.group(1)
+
+
+def assert_must_change(server: DirectoryServer, user: TestUser, password: str) -> None:
+    if server.flavor == "ad":
+        outcome = server.try_bind(user.dn, password)
+        assert not outcome.ok and outcome.code == 49 and "data 773" in outcome.message
+    else:
+        assert server.try_bind(user.dn, password).ok
+        assert server.read(user.dn, ["pwdReset"])["pwdReset"] in (["TRUE"], [True], "TRUE", True)
+
+
+def test_email_code_reset_sets_a_working_password_that_must_change(server, people, harness, smtp_server) -> None:
+    eve = people["employee"]
+    asked = harness.say(eve.email, "I forgot my password")
+    assert "e*" in asked[0].text
+    password = secret_of(harness.say(eve.email, code_for(smtp_server, "eve.private@example.net")), eve.email)
+    assert not server.try_bind(eve.dn, eve.password).ok  # the old password no longer works
+    assert_must_change(server, eve, password)
+    notice = smtp_server.wait_for(eve.email, 1)[-1]
+    assert notice["Subject"] == "Your password was reset" and "If this wasn't you" in notice.get_payload()
+    with harness.bot.sessions() as s:
+        actions = [a.action for a in s.scalars(select(AuditRecord).order_by(AuditRecord.id))]
+    assert actions == ["reset.requested", "reset.code_sent", "reset.verified", "reset.done"]
+
+
+def test_no_change_without_verification_and_five_wrong_codes_stop(server, people, harness, smtp_server) -> None:
+    eve = people["employee"]
+    harness.say(eve.email, "I forgot my password")
+    right = code_for(smtp_server, "eve.private@example.net")
+    wrong = f"{(int(right) + 1) % 10**6:06d}"
+    replies = [harness.say(eve.email, wrong) for _ in range(5)]
+    assert "Too many wrong codes" in replies[-1][0].text
+    assert not any(r.secret for r in harness.say(eve.email, right))
+    assert server.try_bind(eve.dn, eve.password).ok  # untouched
+
+
+def test_manager_approval_through_the_bot(server, people, sqlite_url) -> None:
+    eve, maria = people["employee"], people["manager"]
+    bot, _ = build_bot(sqlite_url, directory=LdapDirectory(server.config()), reset_verification="manager_approval")
+    h = Harness(bot)
+    approve = h.button(h.say(eve.email, "I forgot my password"), "Approve")
+    assert "only the person's manager" in h.press(eve.email, approve)[0].text
+    password = secret_of(h.press(maria.email, approve), eve.email)
+    assert_must_change(server, eve, password)
+
+
+def test_unlock_without_touching_the_password(server, people, harness) -> None:
+    eve = people["employee"]
+    server.lock_out(eve.dn)
+    assert not server.try_bind(eve.dn, eve.password).ok
+    done = harness.say(eve.email, "I'm locked out of my account")
+    assert "unlocked" in done[0].text
+    assert server.try_bind(eve.dn, eve.password).ok
+    again = harness.say(eve.email, "I'm locked out of my account")
+    assert "isn't locked" in again[0].text
+
+
+def test_protected_and_disabled_accounts_are_refused_in_the_same_words(server, harness, smtp_server) -> None:
+    if server.flavor == "ad":
+        admin = server.create_user(name="Ivan Admin", recovery_email="ivan@example.net", groups=["Domain Admins"])
+        harness.bot.services.directory = LdapDirectory(server.config())
+    else:
+        admins = server.create_group("admins")
+        admin = server.create_user(name="Ivan Admin", recovery_email="ivan@example.net", groups=[admins])
+        harness.bot.services.directory = LdapDirectory(server.config(protected_groups=(admins,)))
+    disabled = server.create_user(name="Dora Disabled", recovery_email="dora@example.net")
+    server.disable_user(disabled.dn)
+    texts = [harness.say(who.email, "I forgot my password")[-1].text for who in (admin, disabled)]
+    texts.append(harness.say("nobody@example.org", "I forgot my password")[-1].text)
+    assert all(REFUSAL.match(text) for text in texts), texts
+    assert smtp_server.to("ivan@example.net") == [] and smtp_server.to("dora@example.net") == []
+    assert server.try_bind(admin.dn, admin.password).ok  # the admin's password was not touched
+    with harness.bot.sessions() as s:
+        assert {t.category for t in s.scalars(select(Ticket))} == {"reset"}
+
+
+def test_filter_injection_as_an_identity_matches_nobody(server, people, harness) -> None:
+    for email in ("*", "*)(mail=*", "a)(|(uid=*", "\\", "eve\x00@example.org"):
+        replies = harness.bot.handle(Inbound(Person("test", "U1", email), text="I forgot my password"))
+        assert REFUSAL.match(replies[-1].text) or "can't read" in replies[-1].text, replies[-1].text
+    assert server.try_bind(people["employee"].dn, people["employee"].password).ok
+
+
+def test_restart_between_code_and_confirmation_resumes(server, people, sqlite_url, smtp_server) -> None:
+    eve = people["employee"]
+    settings = {"smtp_host": smtp_server.host, "smtp_port": smtp_server.port}
+    first, _ = build_bot(sqlite_url, directory=LdapDirectory(server.config()), **settings)
+    Harness(first).say(eve.email, "I forgot my password")
+    code = code_for(smtp_server, "eve.private@example.net")
+    restarted, _ = build_bot(sqlite_url, directory=LdapDirectory(server.config()), **settings)
+    password = secret_of(Harness(restarted).say(eve.email, code), eve.email)
+    assert_must_change(server, eve, password)
+
+
+def test_the_secret_is_in_no_log_line_and_no_row(server, people, harness, smtp_server) -> None:
+    stream = io.StringIO()
+    logs.configure_logging("DEBUG", "json", stream=stream)
+    eve = people["employee"]
+    harness.say(eve.email, "I forgot my password")
+    password = secret_of(harness.say(eve.email, code_for(smtp_server, "eve.private@example.net")), eve.email)
+    assert password not in stream.getvalue()
+    with harness.bot.sessions() as s:
+        tables = ("audit_log", "reset_requests", "tickets", "ticket_events", "conversations", "processed_events")
+        for table in tables:
+            rows = s.connection().exec_driver_sql(f"SELECT * FROM {table}").fetchall()
+            assert not any(password in str(value) for row in rows for value in row), table
