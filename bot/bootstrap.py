@@ -9,16 +9,26 @@ import structlog
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from automations.demo_directory import DemoDirectory
+from automations.demo_directory import DemoDirectory, DemoDirectoryError
 from automations.directory import Directory
 from bot.engine import Bot
 from bot.knowledge import KnowledgeService, kb_folder
 from bot.mail import Mailer
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from bot.store import db
 from handlers.context import Services
 
 log = structlog.get_logger(__name__)
+_LDAP_VARIABLES = {
+    "url": "FRONTDESK_LDAP_URL",
+    "bind_dn": "FRONTDESK_LDAP_BIND_DN",
+    "bind_password": "FRONTDESK_LDAP_BIND_PASSWORD",
+    "base_dn": "FRONTDESK_LDAP_BASE_DN",
+    "flavor": "FRONTDESK_LDAP_FLAVOR",
+    "user_filter": "FRONTDESK_LDAP_USER_FILTER",
+    "protected_groups": "FRONTDESK_PROTECTED_GROUPS",
+    "ca_file": "FRONTDESK_LDAP_CA_FILE",
+}
 
 
 @dataclass
@@ -32,10 +42,18 @@ class App:
 
 def build_directory(settings: Settings) -> Directory:
     if settings.directory == "ldap":
-        from automations.ldap import LdapDirectory, config_from_settings
+        from automations.ldap import LdapConfigError, LdapDirectory, config_from_settings
 
-        return LdapDirectory(config_from_settings(settings))
-    return DemoDirectory.from_file(settings.demo_directory)
+        try:
+            return LdapDirectory(config_from_settings(settings))
+        except LdapConfigError as error:
+            field, _, problem = str(error).partition(": ")
+            variable = _LDAP_VARIABLES.get(field, "FRONTDESK_LDAP_*")
+            raise SettingsError(f"invalid settings:\n  {variable}: {problem or error}") from None
+    try:
+        return DemoDirectory.from_file(settings.demo_directory)
+    except DemoDirectoryError as error:
+        raise SettingsError(f"invalid settings:\n  FRONTDESK_DEMO_DIRECTORY: {error}") from None
 
 
 def build_classifier(settings: Settings) -> Callable[[str], tuple[str | None, float]]:

@@ -209,24 +209,19 @@ def stats(days: int, as_json: bool) -> None:
     since, until = now() - timedelta(days=days), now()
     with app.sessions() as session:
         figures = insights.kb_figures(session, app.services.knowledge(session), since, until)
-        report = {
-            "days": days,
-            "kb": figures.as_dict(),
-            "gaps": insights.knowledge_gaps(session, since, 20),
-            "weak_articles": [
-                {"id": a, "helpful": up, "not_helpful": down}
-                for a, up, down in insights.weak_articles(session)
-            ],
-        }
+        gaps = insights.knowledge_gaps(session, since, 20)
+        weak = insights.weak_articles(session)
     if as_json:
+        weak_rows = [{"id": a, "helpful": up, "not_helpful": down} for a, up, down in weak]
+        report = {"days": days, "kb": figures.as_dict(), "gaps": gaps, "weak_articles": weak_rows}
         click.echo(json.dumps(report, indent=2))
         return
     click.echo(
         f"Last {days} days: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures.as_dict().items())
     )
-    click.echo("Knowledge gaps:" + ("".join(f"\n  {q}" for q in report["gaps"]) or " none"))
-    for row in report["weak_articles"]:
-        click.echo(f"Weak article: {row['id']} ({row['helpful']} helpful, {row['not_helpful']} not)")
+    click.echo("Knowledge gaps:" + ("".join(f"\n  {q}" for q in gaps) or " none"))
+    for article_id, up, down in weak:
+        click.echo(f"Weak article: {article_id} ({up} helpful, {down} not)")
 
 
 @main.group()

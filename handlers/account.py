@@ -428,12 +428,13 @@ def _execute(ctx: Context, request: ResetRequest, owner: DirectoryPerson) -> Non
 
 def _reset(ctx: Context, request: ResetRequest, owner: DirectoryPerson) -> None:
     directory = ctx.services.directory
-    password = generate_temporary_password(directory.password_policy())
+    avoid = (owner.username, *owner.name.split())  # AD refuses passwords containing the account's names
+    password = generate_temporary_password(directory.password_policy(), avoid=avoid)
     register_secret(password)
     try:
         directory.reset_password(owner, password, must_change=True)
-    except PolicyViolation:
-        password = generate_temporary_password(directory.password_policy())  # once more: rare policy clash
+    except PolicyViolation:  # once more: a rare clash with a rule we cannot read (history, dictionary)
+        password = generate_temporary_password(directory.password_policy(), avoid=avoid)
         register_secret(password)
         directory.reset_password(owner, password, must_change=True)
     request.status, request.updated_at = "done", now()

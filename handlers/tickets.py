@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import structlog
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
+from bot import logs
 from bot.clock import now
 from bot.messages import Button, Card
 from bot.store.models import Ticket, TicketEvent
 from handlers import conversations
 from handlers.context import Context
 
+log = structlog.get_logger(__name__)
 OPEN_STATUSES = ("new", "claimed", "waiting")
 STATUS_WORDS = {
     "new": "new, waiting for a technician",
@@ -432,6 +435,8 @@ def _record(
 ) -> None:
     moment = now()
     ticket.updated_at = moment
+    logs.bind(ticket=ticket.id)
+    log.info("ticket_event", kind=kind, status=ticket.status)
     ctx.session.add(
         TicketEvent(
             ticket_id=ticket.id,
