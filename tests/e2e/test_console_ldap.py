@@ -20,33 +20,33 @@ def server(request: pytest.FixtureRequest) -> DirectoryServer:
 @pytest.fixture
 def ldap_env(server: DirectoryServer, tmp_path: Path) -> dict[str, str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
-    environment.update({
-        "FRONTDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'ldap-e2e.db'}",
-        "FRONTDESK_DIRECTORY": "ldap",
-        "FRONTDESK_LDAP_FLAVOR": server.flavor,
-        "FRONTDESK_LDAP_URL": server.ldaps_url,
-        "FRONTDESK_LDAP_BIND_DN": server.bot_dn,
-        "FRONTDESK_LDAP_BIND_PASSWORD": server.bot_password,
-        "FRONTDESK_LDAP_BASE_DN": server.base_dn,
-        "FRONTDESK_LDAP_CA_FILE": server.ca_file,
-        "FRONTDESK_LDAP_TLS_SERVER_NAME": server.valid_names[0] if server.valid_names else "",
-        "FRONTDESK_RESET_VERIFICATION": "manager_approval",
-        "FRONTDESK_LOG_FORMAT": "json",
-        "FRONTDESK_LOG_LEVEL": "DEBUG",
-        "FRONTDESK_KB_SEMANTIC": "off",
-        "XDG_CACHE_HOME": str(tmp_path / "cache"),
-    })
+    environment.update(
+        {
+            "FRONTDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'ldap-e2e.db'}",
+            "FRONTDESK_DIRECTORY": "ldap",
+            "FRONTDESK_LDAP_FLAVOR": server.flavor,
+            "FRONTDESK_LDAP_URL": server.ldaps_url,
+            "FRONTDESK_LDAP_BIND_DN": server.bot_dn,
+            "FRONTDESK_LDAP_BIND_PASSWORD": server.bot_password,
+            "FRONTDESK_LDAP_BASE_DN": server.base_dn,
+            "FRONTDESK_LDAP_CA_FILE": server.ca_file,
+            "FRONTDESK_LDAP_TLS_SERVER_NAME": server.valid_names[0] if server.valid_names else "",
+            "FRONTDESK_RESET_VERIFICATION": "manager_approval",
+            "FRONTDESK_LOG_FORMAT": "json",
+            "FRONTDESK_LOG_LEVEL": "DEBUG",
+            "FRONTDESK_KB_SEMANTIC": "off",
+            "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        }
+    )
     return environment
 
 
-def test_reset_with_manager_approval_and_unlock_through_the_console(server: DirectoryServer,
-                                                                     ldap_env: dict[str, str]) -> None:
+def test_reset_with_manager_approval_and_unlock_through_the_console(
+    server: DirectoryServer, ldap_env: dict[str, str]
+) -> None:
     manager = server.create_user(name="Mona Manager")
     employee = server.create_user(name="Eli Employee", manager=manager.dn)
-    run = chat(ldap_env, employee.email,
-               "I forgot my password",
-               f"/as {manager.email}",
-               "Approve")
+    run = chat(ldap_env, employee.email, "I forgot my password", f"/as {manager.email}", "Approve")
     assert run.code == 0, run.stderr
     delivered = [m for m in run.to(employee.email) if "secret" in m]
     assert len(delivered) == 1

@@ -13,8 +13,15 @@ ROOT = Path(__file__).resolve().parents[2]
 def run_demo(tmp_path: Path, stdin: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
     env.update({"XDG_CACHE_HOME": str(tmp_path / "cache"), "FRONTDESK_KB_SEMANTIC": "off"})
-    return subprocess.run([sys.executable, "-m", "bot.cli", "demo", "--database", f"sqlite:///{tmp_path / 'd.db'}"],
-                          input=stdin, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "demo", "--database", f"sqlite:///{tmp_path / 'd.db'}"],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
 
 
 def test_demo_seeds_guides_and_answers(tmp_path: Path) -> None:

@@ -18,8 +18,10 @@ from tests.conftest import Harness, build_bot
 from tests.servers.directory import DirectoryServer, TestUser
 from tests.servers.smtp import Mailbox
 
-REFUSAL = re.compile(r"^I can't reset the password of this account automatically, so I've opened ticket #\d+ "
-                     r"for a technician, who will contact you\.$")
+REFUSAL = re.compile(
+    r"^I can't reset the password of this account automatically, so I've opened ticket #\d+ "
+    r"for a technician, who will contact you\.$"
+)
 
 
 @pytest.fixture(params=["slapd", "samba_ad"])
@@ -30,16 +32,26 @@ def server(request: pytest.FixtureRequest) -> DirectoryServer:
 @pytest.fixture
 def people(server: DirectoryServer) -> dict[str, TestUser]:
     manager = server.create_user(name="Maria Manager", title="Head of Sales")
-    employee = server.create_user(name="Eve Employee", recovery_email="eve.private@example.net",
-                                  manager=manager.dn, title="Account Executive", department="Sales")
+    employee = server.create_user(
+        name="Eve Employee",
+        recovery_email="eve.private@example.net",
+        manager=manager.dn,
+        title="Account Executive",
+        department="Sales",
+    )
     return {"manager": manager, "employee": employee}
 
 
 @pytest.fixture
 def harness(server: DirectoryServer, sqlite_url: str, smtp_server: Mailbox) -> Iterator[Harness]:
     directory = LdapDirectory(server.config())
-    bot, _ = build_bot(sqlite_url, directory=directory, smtp_host=smtp_server.host, smtp_port=smtp_server.port,
-                       reset_verification="email_code")
+    bot, _ = build_bot(
+        sqlite_url,
+        directory=directory,
+        smtp_host=smtp_server.host,
+        smtp_port=smtp_server.port,
+        reset_verification="email_code",
+    )
     yield Harness(bot)
 
 
@@ -65,7 +77,9 @@ def assert_must_change(server: DirectoryServer, user: TestUser, password: str) -
         assert server.read(user.dn, ["pwdReset"])["pwdReset"] in (["TRUE"], [True], "TRUE", True)
 
 
-def test_email_code_reset_sets_a_working_password_that_must_change(server, people, harness, smtp_server) -> None:
+def test_email_code_reset_sets_a_working_password_that_must_change(
+    server, people, harness, smtp_server
+) -> None:
     eve = people["employee"]
     asked = harness.say(eve.email, "I forgot my password")
     assert "e*" in asked[0].text
@@ -79,7 +93,9 @@ def test_email_code_reset_sets_a_working_password_that_must_change(server, peopl
     assert actions == ["reset.requested", "reset.code_sent", "reset.verified", "reset.done"]
 
 
-def test_no_change_without_verification_and_five_wrong_codes_stop(server, people, harness, smtp_server) -> None:
+def test_no_change_without_verification_and_five_wrong_codes_stop(
+    server, people, harness, smtp_server
+) -> None:
     eve = people["employee"]
     harness.say(eve.email, "I forgot my password")
     right = code_for(smtp_server, "eve.private@example.net")
@@ -92,7 +108,9 @@ def test_no_change_without_verification_and_five_wrong_codes_stop(server, people
 
 def test_manager_approval_through_the_bot(server, people, sqlite_url) -> None:
     eve, maria = people["employee"], people["manager"]
-    bot, _ = build_bot(sqlite_url, directory=LdapDirectory(server.config()), reset_verification="manager_approval")
+    bot, _ = build_bot(
+        sqlite_url, directory=LdapDirectory(server.config()), reset_verification="manager_approval"
+    )
     h = Harness(bot)
     approve = h.button(h.say(eve.email, "I forgot my password"), "Approve")
     assert "only the person's manager" in h.press(eve.email, approve)[0].text
@@ -113,7 +131,9 @@ def test_unlock_without_touching_the_password(server, people, harness) -> None:
 
 def test_protected_and_disabled_accounts_are_refused_in_the_same_words(server, harness, smtp_server) -> None:
     if server.flavor == "ad":
-        admin = server.create_user(name="Ivan Admin", recovery_email="ivan@example.net", groups=["Domain Admins"])
+        admin = server.create_user(
+            name="Ivan Admin", recovery_email="ivan@example.net", groups=["Domain Admins"]
+        )
         harness.bot.services.directory = LdapDirectory(server.config())
     else:
         admins = server.create_group("admins")
@@ -156,7 +176,26 @@ def test_the_secret_is_in_no_log_line_and_no_row(server, people, harness, smtp_s
     password = secret_of(harness.say(eve.email, code_for(smtp_server, "eve.private@example.net")), eve.email)
     assert password not in stream.getvalue()
     with harness.bot.sessions() as s:
-        tables = ("audit_log", "reset_requests", "tickets", "ticket_events", "conversations", "processed_events")
+        tables = (
+            "audit_log",
+            "reset_requests",
+            "tickets",
+            "ticket_events",
+            "conversations",
+            "processed_events",
+        )
         for table in tables:
             rows = s.connection().exec_driver_sql(f"SELECT * FROM {table}").fetchall()
             assert not any(password in str(value) for row in rows for value in row), table
+
+
+def test_directory_down_mid_conversation_becomes_a_ticket(fresh_slapd, sqlite_url) -> None:
+    eve = fresh_slapd.create_user(name="Eve Down")
+    bot, _ = build_bot(
+        sqlite_url, directory=LdapDirectory(fresh_slapd.config()), reset_verification="chat_identity"
+    )
+    fresh_slapd.stop()
+    replies = Harness(bot).say(eve.email, "I forgot my password")
+    mine = next(r for r in replies if r.to == eve.email)
+    assert "can't reach the company directory" in mine.text and mine.ticket
+    assert any(r.to == "#triage" for r in replies)

@@ -230,3 +230,34 @@ def test_the_secret_is_in_no_log_line_and_no_database_row(email_bot, sqlite_url:
         ):
             rows = s.connection().exec_driver_sql(f"SELECT * FROM {table}").fetchall()
             assert not any(password in str(value) for row in rows for value in row), table
+
+
+class _DownDirectory:
+    """The demo directory, except that account operations find the server gone."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name = inner, "down"
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def account_status(self, person):
+        from automations.directory import DirectoryUnavailable
+
+        raise DirectoryUnavailable("connection refused")
+
+
+def test_directory_down_gets_a_clear_message_and_a_ticket(sqlite_url: str) -> None:
+    from automations.demo_directory import DemoDirectory
+    from tests.conftest import DIRECTORY
+
+    bot, _ = build_bot(
+        sqlite_url,
+        directory=_DownDirectory(DemoDirectory.from_document(DIRECTORY)),
+        reset_verification="chat_identity",
+    )
+    replies = Harness(bot).say(ADA, "I forgot my password")
+    mine = Harness.to(replies, ADA)[0]
+    assert "can't reach the company directory" in mine.text and mine.ticket
+    with bot.sessions() as s:
+        assert "directory unavailable" in s.get(Ticket, mine.ticket).transcript
