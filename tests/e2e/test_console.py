@@ -21,6 +21,7 @@ ADA, TESS, TOM = "ada@example.com", "tess@example.com", "tom@example.com"
 class Run:
     code: int
     messages: list[dict]
+    stdout: str
     stderr: str
 
     def to(self, who: str) -> list[dict]:
@@ -38,7 +39,7 @@ def frontdesk(*args: str, stdin: str = "", env: dict[str, str] | None = None, ti
         cwd=ROOT,
     )
     messages = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    return Run(result.returncode, messages, result.stderr)
+    return Run(result.returncode, messages, result.stdout, result.stderr)
 
 
 @pytest.fixture
@@ -57,16 +58,9 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def cli_output(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    run = frontdesk(*args, env=env)
+    assert run.code == 0, run.stderr
+    return run.stdout
 
 
 def chat(env: dict[str, str], speaker: str, *lines: str) -> Run:
