@@ -59,11 +59,18 @@ def build_directory(settings: Settings) -> Directory:
 def build_classifier(settings: Settings) -> Callable[[str], tuple[str | None, float]]:
     from kb.intent import classify_message
 
+    semantic = _semantic_choice(settings)
+
     def classify(text: str) -> tuple[str | None, float]:
-        result = classify_message(text)
+        result = classify_message(text, semantic=semantic)
         return result.intent, result.confidence
 
     return classify
+
+
+def _semantic_choice(settings: Settings) -> bool | None:
+    """FRONTDESK_KB_SEMANTIC for search and intents: None lets them use the extra when it is installed."""
+    return {"auto": None, "on": True, "off": False}[settings.kb_semantic]
 
 
 def build_app(settings: Settings, *, migrate: bool | None = None) -> App:
@@ -73,8 +80,7 @@ def build_app(settings: Settings, *, migrate: bool | None = None) -> App:
     else:
         db.check_schema(engine)
     sessions = db.make_session_factory(engine)
-    semantic = {"auto": None, "on": True, "off": False}[settings.kb_semantic]
-    knowledge = KnowledgeService(kb_folder(settings.kb_dir), semantic)
+    knowledge = KnowledgeService(kb_folder(settings.kb_dir), _semantic_choice(settings))
     services = Services(
         settings=settings,
         directory=build_directory(settings),

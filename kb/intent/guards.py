@@ -1,0 +1,59 @@
+"""Deterministic guards applied after the statistical model, where it is structurally weak.
+
+The model sees word and character n-grams, so a question that is made of an intent's vocabulary ("how
+often do I have to change my password?") can land on that intent. These few rules only ever *remove* an
+intent (the message then goes to the knowledge base, the safe fallback); they never invent one. Each rule
+is a documented pattern, tested in tests/kb/test_intent.py.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Questions about rules and timing of passwords/lockouts ("how often…", "how long…", "what are the
+# requirements…", "when does it expire?"): policy questions for the knowledge base, never a reset/unlock.
+_POLICY_QUESTION = re.compile(
+    r"\b(how (often|long|many|frequently)|minimum|maximum|max(imum)? length|min(imum)? length"
+    r"|requirements?|polic(y|ies)|rules?|complexity|allowed characters|special characters?"
+    r"|when (does|do|will) (my|the|a|our) (\w+ )?(password|pw|pwd|account)s? (expire|lock))\b",
+    re.IGNORECASE,
+)
+_CREDENTIAL = re.compile(r"\b(pass ?words?|passwd|pwd|pw|pin|account|lock ?outs?|locked)\b", re.IGNORECASE)
+# Asking *for* a password that is not theirs ("what's the guest wifi password?"): a question, not a reset.
+_WHATS_THE_PASSWORD = re.compile(
+    r"\b(what('s| is)|wh?ats|where (is|can i find|do i find)|tell me|give me)\b[^.?!]*\b(the|a)\b[^.?!]*"
+    r"\b(wifi|wi-fi|wlan|guest|visitor|network|printer|admin|meeting room|conference|default)\b[^.?!]*"
+    r"\bpass ?word\b",
+    re.IGNORECASE,
+)
+# ...unless the person also states the problem ("I forgot my password, how long does a reset take?").
+_STATES_A_NEED = re.compile(
+    r"\b(i|i'?ve|i'?m|my)\b[^.?!]*\b(forg[eo]t|can'?t remember|don'?t (remember|know)|need (a )?new"
+    r"|(reset|unlock) (it|me|my))"
+    # a present state ("is locked"), not a hypothetical ("gets locked"):
+    r"|\b(is|was|got|been|am|i'?m|it'?s)\s+(now\s+|already\s+)?(locked|blocked|expired)",
+    re.IGNORECASE,
+)
+_GUARDED = frozenset({"reset_password", "unlock_account"})
+
+
+def veto(text: str, intent: str | None) -> str | None:
+    """The name of the rule that forbids routing ``text`` to ``intent``, or None when it may stand."""
+    if intent not in _GUARDED:
+        return None
+    if (
+        _is_question(text)
+        and _POLICY_QUESTION.search(text)
+        and _CREDENTIAL.search(text)
+        and not _STATES_A_NEED.search(text)
+    ):
+        return "policy-question"
+    if intent == "reset_password" and _WHATS_THE_PASSWORD.search(text):
+        return "asks-for-a-shared-password"
+    return None
+
+
+def _is_question(text: str) -> bool:
+    """Opens like a question (after an optional greeting), whether or not it ends with "?"."""
+    opening = re.sub(r"^\W*(hi|hello|hey|quick question|question)\b\W*", "", text.strip().lower())
+    return bool(re.match(r"(how|what|whats|when|why|which|where|is|are|do|does|can|should|will)\b", opening))
