@@ -79,6 +79,7 @@ def build_app(settings: Settings, *, migrate: bool | None = None) -> App:
         db.upgrade(engine)
     else:
         db.check_schema(engine)
+    db.check_writable(engine)
     sessions = db.make_session_factory(engine)
     knowledge = KnowledgeService(kb_folder(settings.kb_dir), _semantic_choice(settings))
     services = Services(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -85,6 +85,17 @@ def check_schema(engine: Engine) -> None:
         raise DatabaseError(
             f"the database at {describe(engine)} has no frontdesk tables: run `frontdesk db upgrade`"
         )
+
+
+def check_writable(engine: Engine) -> None:
+    """Fail at start-up, not at the first message, when the database can be read but not written."""
+    try:
+        with engine.connect() as connection, connection.begin() as transaction:
+            # A write that changes nothing, rolled back: refused by a read-only file, mount or replica.
+            connection.execute(text("UPDATE alembic_version SET version_num = version_num"))
+            transaction.rollback()
+    except SQLAlchemyError as error:
+        raise DatabaseError(explain(error, engine)) from None
 
 
 def describe(engine: Engine) -> str:

@@ -38,7 +38,9 @@ def frontdesk(*args: str, stdin: str = "", env: dict[str, str] | None = None, ti
         env=env,
         cwd=ROOT,
     )
-    messages = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    messages = [
+        json.loads(line) for line in result.stdout.splitlines() if line.startswith("{") and line.endswith("}")
+    ]
     return Run(result.returncode, messages, result.stdout, result.stderr)
 
 
