@@ -1,6 +1,6 @@
 """`make bench`: every benchmark the issues name, one after the other, each printing its figures.
 
-    .venv/bin/python -m bench [kb] [intent] [ldap] [reset]
+.venv/bin/python -m bench [kb] [intent] [ldap] [reset]
 """
 
 from __future__ import annotations

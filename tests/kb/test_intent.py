@@ -326,7 +326,7 @@ def test_cli_json_reads_stdin_and_writes_one_object_per_line() -> None:
     stdin = "".join(f"{text}\n" for text, _ in CLI_MESSAGES)
     outcome = CliRunner().invoke(intent_command, ["--json", "--no-semantic"], input=stdin)
     assert outcome.exit_code == 0, outcome.output
-    lines = outcome.output.splitlines()
+    lines = outcome.stdout.splitlines()
     assert len(lines) == len(CLI_MESSAGES)
     for line, (text, expected) in zip(lines, CLI_MESSAGES, strict=True):
         record = json.loads(line)
@@ -346,7 +346,7 @@ def test_cli_classifies_a_text_argument_readably() -> None:
 
 def test_cli_json_with_a_text_argument() -> None:
     outcome = CliRunner().invoke(intent_command, ["--json", "--no-semantic", "status of INC 42"])
-    assert json.loads(outcome.output)["intent"] == "ticket_status"
+    assert json.loads(outcome.stdout)["intent"] == "ticket_status"
 
 
 @pytest.mark.skipif(semantic_available(), reason="the [semantic] extra is installed here")
@@ -360,7 +360,7 @@ def test_cli_refuses_semantic_without_the_extra() -> None:
 @needs_semantic
 def test_cli_semantic_json_contract() -> None:
     outcome = CliRunner().invoke(intent_command, ["--json", "--semantic"], input="is outlook down?\nhello\n")
-    assert [json.loads(line)["intent"] for line in outcome.output.splitlines()] == [
+    assert [json.loads(line)["intent"] for line in outcome.stdout.splitlines()] == [
         "report_outage",
         "smalltalk",
     ]

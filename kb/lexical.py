@@ -1,0 +1,272 @@
+"""The lexical ranker: BM25 (bm25s, Snowball English stemming) over an article's fields, weighted.
+
+Fields, each a separate BM25 index so that a long body cannot drown a short title:
+- *questions*: the title and every example question, each its own unit; an article scores its best unit.
+- *body*: the whole body, one unit per article (weighted by BODY_WEIGHT).
+- *passages*: the body cut into passages, used to pick the passage to quote (not for ranking).
+
+Before BM25, text is normalised the same way for articles and queries: lower case, help-desk synonyms
+folded onto one word ("sign in" / "log on" → login, "e-mail" → email), stop words dropped, stems. A
+query also gets words glued when the KB spells them as one ("git hub" → github).
+
+The score of an article is BM25(questions) + BODY_WEIGHT × BM25(body). `LexicalScores.ceiling` is what
+an article holding every query term many times would score; dividing by it puts scores on a 0..1 scale
+that means the same in a 30-article KB and a 10,000-article one. Query terms the KB has never seen count
+in the ceiling at the highest IDF, which is what makes "the capital of France" score nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import re
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import bm25s
+import numpy as np
+import Stemmer
+
+# bm25s logs every index build at DEBUG level on its own logger; that is noise in the bot's logs.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+# Chosen on the StackFAQ dev split (benchmark), and kept at round values: k1 1.5 and body weight 0.7
+# were within 0.005 P@1 of every neighbour tried.
+K1 = 1.5
+B = 0.75
+BODY_WEIGHT = 0.7
+
+WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+_STOPWORD_TEXT = """
+    a about above after again against all am an and any are aren't as at be because been before being
+    below between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down
+    during each few for from further had hadn't has hasn't have haven't having he he'd he'll he's her here
+    here's hers herself him himself his how how's i i'd i'll i'm i've if in into is isn't it it's its itself
+    let's me more most mustn't my myself no nor not of off on once only or other ought our ours ourselves
+    out over own same shan't she she'd she'll she's should shouldn't so some such than that that's the their
+    theirs them themselves then there there's these they they'd they'll they're they've this those through
+    to too under until up very was wasn't we we'd we'll we're we've were weren't what what's when when's
+    where where's which while who who's whom why why's with won't would wouldn't you you'd you'll you're
+    you've your yours yourself yourselves s t d ll m re ve im ive id dont cant doesnt didnt isnt whats
+    please hi hello hey thanks thank anyone someone somebody way possible able need want like get got
+    would know tell help"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+# Help-desk synonyms: every variant is read as its canonical word, in articles and queries alike.
+# Only words that mean the same thing to a help desk; nothing here is specific to one knowledge base.
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "email": ("e mail", "emails", "e mails", "mail", "mails"),
+    "delete": ("remove", "erase", "get rid of", "wipe"),
+    "multiple": ("many", "several", "more than one", "bulk", "lots of", "a bunch of"),
+    "image": ("picture", "pictures", "photo", "photos", "pic", "pics", "images"),
+    "password": ("passcode", "passwd", "pwd"),
+    "login": ("log in", "log on", "logon", "sign in", "signin", "sign on", "logging in", "signing in"),
+    "logout": ("log out", "sign out", "signout", "log off"),
+    "wifi": ("wi fi", "wireless", "wlan"),
+    "laptop": ("notebook computer",),
+    "phone": ("mobile phone", "smartphone", "cell phone", "cellphone", "mobile"),
+    "backup": ("back up", "backups", "backing up"),
+    "folder": ("directory", "directories", "folders"),
+    "link": ("url", "hyperlink", "links", "urls"),
+    "setup": ("set up", "configure", "configuration", "setting up"),
+    "install": ("installation", "installing", "installed"),
+    "monitor": ("display", "screen"),
+    "strikethrough": ("strike through", "cross out", "crossed out", "strikeout"),
+    "download": ("save locally", "save a copy"),
+    "facebook": ("fb",),
+    "youtube": ("yt",),
+    "mfa": ("2fa", "two factor", "multi factor", "2 step", "two step", "authenticator app"),
+    "outofoffice": (
+        "out of office",
+        "ooo",
+        "auto reply",
+        "autoreply",
+        "automatic reply",
+        "automatic replies",
+    ),
+    "vpn": ("virtual private network",),
+    "account": ("acc", "acct"),
+    "message": ("msg", "msgs", "messages"),
+    "private": ("privacy", "hidden", "hide", "secret"),
+    "slow": ("sluggish", "laggy", "lagging", "takes forever"),
+    "unlock": ("unlocked", "locked out", "lockout", "lock out"),
+}
+
+
+def _phrase_table(synonyms: dict[str, tuple[str, ...]]) -> dict[str, list[tuple[tuple[str, ...], str]]]:
+    """first word → [(variant words, canonical)], longest variants first."""
+    table: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+    for canonical, variants in synonyms.items():
+        for variant in variants:
+            words = tuple(variant.split())
+            table.setdefault(words[0], []).append((words, canonical))
+    for entries in table.values():
+        entries.sort(key=lambda entry: -len(entry[0]))
+    return table
+
+
+PHRASES = _phrase_table(SYNONYMS)
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words with the help-desk synonyms folded onto their canonical word."""
+    raw = WORD.findall(text.lower())
+    out: list[str] = []
+    i = 0
+    while i < len(raw):
+        for variant, canonical in PHRASES.get(raw[i], ()):
+            if tuple(raw[i : i + len(variant)]) == variant:
+                out.append(canonical)
+                i += len(variant)
+                break
+        else:
+            out.append(raw[i])
+            i += 1
+    return out
+
+
+def join_compounds(query_words: list[str], known: frozenset[str] | set[str]) -> list[str]:
+    """Glue two neighbouring words when the KB only knows them as one word ("git hub" → github)."""
+    out: list[str] = []
+    i = 0
+    while i < len(query_words):
+        pair = "".join(query_words[i : i + 2])
+        if i + 1 < len(query_words) and pair in known and query_words[i] not in STOPWORDS:
+            out.append(pair)
+            i += 2
+        else:
+            out.append(query_words[i])
+            i += 1
+    return out
+
+
+class Analyzer:
+    """Words → BM25 terms (stop words out, Snowball stems). Thread-safe: one stemmer per thread."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def terms(self, text_words: Sequence[str]) -> list[str]:
+        stemmer = getattr(self._local, "stemmer", None)
+        if stemmer is None:
+            stemmer = self._local.stemmer = Stemmer.Stemmer("english")
+        return list(stemmer.stemWords([w.replace("'", "") for w in text_words if w not in STOPWORDS]))
+
+
+ANALYZER = Analyzer()
+
+
+def analyze(text: str) -> list[str]:
+    return ANALYZER.terms(words(text))
+
+
+class FieldIndex:
+    """One BM25 index whose units are grouped by article (article i owns units starts[i]:starts[i+1])."""
+
+    def __init__(self, units_per_article: Sequence[Sequence[list[str]]]) -> None:
+        units = [unit or [""] for article_units in units_per_article for unit in (article_units or [[]])]
+        counts = [max(1, len(article_units)) for article_units in units_per_article]
+        self.starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self.bm25 = bm25s.BM25(k1=K1, b=B, method="lucene")
+        self.bm25.index(units, show_progress=False)
+
+    def unit_scores(self, terms: list[str]) -> np.ndarray:
+        ids = self.bm25.get_tokens_ids(terms)
+        if not ids:
+            return np.zeros(int(self.bm25.scores["num_docs"]), dtype=np.float32)
+        return np.asarray(self.bm25.get_scores_from_ids(ids), dtype=np.float32)
+
+    def article_scores(self, terms: list[str]) -> np.ndarray:
+        """The best unit's score for every article."""
+        return np.maximum.reduceat(self.unit_scores(terms), self.starts) if len(self.starts) else np.zeros(0)
+
+
+@dataclass(frozen=True)
+class LexicalScores:
+    scores: np.ndarray  # per article: BM25(questions) + BODY_WEIGHT × BM25(body)
+    query_terms: list[str]
+    ceiling: float  # the score of a perfect match: Σ IDF(query term) × (1 + BODY_WEIGHT)
+
+    @property
+    def normalised(self) -> np.ndarray:
+        return self.scores / self.ceiling
+
+
+class LexicalIndex:
+    """BM25 over the articles' fields; built once, questions re-indexed cheaply when learning adds some."""
+
+    def __init__(
+        self,
+        question_units: Sequence[Sequence[list[str]]],
+        body_units: Sequence[list[str]],
+        passage_units: Sequence[Sequence[list[str]]],
+    ) -> None:
+        self.size = len(body_units)
+        self.questions = FieldIndex(question_units)
+        self.body = FieldIndex([[unit] for unit in body_units])
+        self.passages = FieldIndex(passage_units)
+        self.known_words: frozenset[str] = frozenset()
+        self._document_frequency = _document_frequencies(question_units, body_units)
+
+    @classmethod
+    def build(
+        cls,
+        question_texts: Sequence[Sequence[str]],
+        bodies: Sequence[str],
+        passage_texts: Sequence[Sequence[str]],
+    ) -> LexicalIndex:
+        body_words = [words(body) for body in bodies]
+        question_words = [[words(text) for text in texts] for texts in question_texts]
+        index = cls(
+            [[ANALYZER.terms(w) for w in article] for article in question_words],
+            [ANALYZER.terms(w) for w in body_words],
+            [[analyze(text) for text in texts] for texts in passage_texts],
+        )
+        known: set[str] = set()
+        for article_words in (*body_words, *(w for article in question_words for w in article)):
+            known.update(article_words)
+        index.known_words = frozenset(known)
+        return index
+
+    def with_questions(self, question_texts: Sequence[Sequence[str]]) -> LexicalIndex:
+        """The same index with the questions field rebuilt (learned example questions); bodies are shared."""
+        clone = copy.copy(self)
+        clone.questions = FieldIndex([[analyze(text) for text in texts] for texts in question_texts])
+        return clone
+
+    def query_terms(self, query: str) -> list[str]:
+        return ANALYZER.terms(join_compounds(words(query), self.known_words))
+
+    def idf(self, term: str) -> float:
+        df = self._document_frequency.get(term, 0)
+        return math.log(1.0 + (self.size - df + 0.5) / (df + 0.5))
+
+    def score(self, query: str) -> LexicalScores:
+        terms = self.query_terms(query)
+        ceiling = max(1e-9, sum(self.idf(t) for t in terms) * (1.0 + BODY_WEIGHT))
+        if not terms or not self.size:
+            return LexicalScores(np.zeros(self.size, dtype=np.float32), terms, ceiling)
+        scores = self.questions.article_scores(terms) + BODY_WEIGHT * self.body.article_scores(terms)
+        return LexicalScores(scores, terms, ceiling)
+
+    def passage_scores(self, terms: list[str]) -> np.ndarray:
+        """BM25 of every passage of every article (slice with `passage_range`)."""
+        return self.passages.unit_scores(terms)
+
+    def passage_range(self, article: int) -> slice:
+        starts = self.passages.starts
+        return slice(int(starts[article]), int(starts[article + 1]) if article + 1 < len(starts) else None)
+
+
+def _document_frequencies(
+    question_units: Sequence[Sequence[list[str]]], body_units: Sequence[list[str]]
+) -> dict[str, int]:
+    """In how many articles (any field) each term occurs."""
+    counts: Counter[str] = Counter()
+    for questions, body in zip(question_units, body_units, strict=True):
+        counts.update(set(body).union(*questions))
+    return dict(counts)

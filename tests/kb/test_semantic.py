@@ -1,0 +1,95 @@
+"""The semantic ranker (optional [semantic] extra): skipped, with the reason, when it is not installed."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kb import semantic
+from kb.articles import load_articles
+from kb.cli import kb as kb_command
+from kb.search import KnowledgeBase
+
+SHIPPED = Path(__file__).resolve().parents[2] / "kb" / "articles"
+
+pytestmark = [
+    pytest.mark.semantic,
+    pytest.mark.skipif(
+        not semantic.available(),
+        reason="the [semantic] extra is not installed (see requirements-semantic.txt)",
+    ),
+]
+
+PARAPHRASES = [
+    ("someone stole my work phone", "lost-device"),
+    ("my vpn will not connect at the hotel", "vpn-troubleshooting"),
+    ("nobody can hear me on calls", "call-audio"),
+    ("I clicked a dodgy link in an email", "phishing-report"),
+    ("where do I find the key that unlocks my encrypted drive", "bitlocker-recovery"),
+    ("my spreadsheet was overwritten by a colleague", "file-restore"),
+]
+OFF_TOPIC = ["what's the capital of France", "my cat is sick", "is it going to rain today", "order pizza"]
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return KnowledgeBase.build(load_articles(SHIPPED), semantic=True)
+
+
+def test_model_is_loaded_offline_from_the_installed_package(kb: KnowledgeBase) -> None:
+    path = semantic.model_path()
+    assert "site-packages" in path.parts or "dist-packages" in path.parts
+    assert path.parent.name == semantic.MODEL_PACKAGE and (path / "model.safetensors").is_file()
+    assert kb.semantic and os.environ.get("HF_HUB_OFFLINE") == "1"
+
+
+def test_embeddings_are_unit_length_and_cached(kb: KnowledgeBase) -> None:
+    encoder = semantic.Encoder.shared()
+    first = encoder.encode(["reset my password", "printer jam"])
+    again = encoder.encode(["printer jam"])
+    assert first.shape == (2, semantic.DIMENSIONS)
+    assert abs(float((first**2).sum(axis=1)[0]) - 1.0) < 1e-4
+    assert (again[0] == first[1]).all()
+
+
+@pytest.mark.parametrize(("query", "expected"), PARAPHRASES)
+def test_a_paraphrase_is_answered_with_its_article(kb: KnowledgeBase, query: str, expected: str) -> None:
+    result = kb.search(query)
+    assert result.answer is not None and result.answer.article.id == expected
+
+
+@pytest.mark.parametrize("query", OFF_TOPIC)
+def test_off_topic_questions_get_no_answer(kb: KnowledgeBase, query: str) -> None:
+    assert kb.search(query).answer is None
+
+
+def test_exclude_gives_the_next_best_if_good_enough(kb: KnowledgeBase) -> None:
+    query = "my vpn will not connect at the hotel"
+    first = kb.search(query)
+    second = kb.search(query, exclude={"vpn-troubleshooting"})
+    assert second.hits[0].article.id == first.hits[1].article.id == "vpn-setup"
+    assert kb.search("someone stole my work phone", exclude={"lost-device"}).answer is None
+
+
+def test_extra_questions_teach_a_paraphrase(kb: KnowledgeBase) -> None:
+    query = "the boardroom telly is black"
+    assert kb.search(query).answer is None
+    learned = kb.with_learning({"meeting-rooms": ["the TV in the boardroom shows nothing"]}, {})
+    result = learned.search(query)
+    assert result.answer is not None and result.answer.article.id == "meeting-rooms"
+
+
+def test_cli_semantic_json_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    result = CliRunner().invoke(
+        kb_command,
+        ["search", "--kb", str(SHIPPED), "--json", "--semantic"],
+        input="someone stole my work phone\n",
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["answer"] == "lost-device" and record["results"][0]["id"] == "lost-device"
