@@ -10,24 +10,16 @@ is reported as added / changed / removed files. The cache lives under $XDG_CACHE
 from __future__ import annotations
 
 import hashlib
-import logging
-import os
-import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kb import cache
 from kb.articles import article_files, load_articles
+from kb.cache import cache_dir
 from kb.search import ENGINE_VERSION, KnowledgeBase, semantic_wanted
 
-log = logging.getLogger(__name__)
-
 Manifest = dict[str, tuple[int, int]]  # file name → (mtime in ns, size in bytes)
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "frontdesk"
 
 
 @dataclass
@@ -83,26 +75,11 @@ def open_folder(folder: Path | str, *, semantic: bool | None = None) -> tuple[Kn
 
 
 def _read(path: Path) -> dict | None:
-    # The cache is a file this user's own runs wrote in their own cache folder; anything odd is a miss.
-    try:
-        with path.open("rb") as handle:
-            data = pickle.load(handle)
-    except FileNotFoundError:
-        return None
-    except Exception as error:  # a corrupt or foreign cache file is just rebuilt
-        log.info("kb: ignoring unreadable index cache %s (%s)", path, error)
-        return None
+    data = cache.load(path)
     if not isinstance(data, dict) or data.get("engine") != ENGINE_VERSION or "kb" not in data:
         return None
     return data
 
 
 def _write(path: Path, data: dict) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with temporary.open("wb") as handle:
-            pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        temporary.replace(path)
-    except OSError as error:
-        log.info("kb: index cache not written (%s); continuing without it", error)
+    cache.store(path, data)

@@ -84,7 +84,7 @@ class Encoder:
     def shared(cls) -> Encoder:
         with cls._instance_lock:
             if cls._instance is None:
-                from kb.index import cache_dir
+                from kb.cache import cache_dir
 
                 cls._instance = cls(EmbeddingStore(cache_dir() / f"embeddings-{MODEL_NAME}"))
             return cls._instance

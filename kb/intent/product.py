@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import pickle
 import threading
 from dataclasses import replace
 from importlib import resources
@@ -21,6 +19,8 @@ from pathlib import Path
 import sklearn
 import yaml
 
+from kb import cache
+from kb.cache import cache_dir
 from kb.intent import guards
 from kb.intent.classifier import IntentClassifier, IntentResult
 from kb.intent.embeddings import semantic_available
@@ -103,7 +103,7 @@ def classify_messages(texts: list[str], *, semantic: bool | None = None) -> list
 
 
 def _cache_path(semantic: bool) -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "frontdesk"
+    base = cache_dir()
     key = hashlib.sha256(
         "\0".join([utterances_text(), str(semantic), _MODEL_VERSION, sklearn.__version__]).encode()
     ).hexdigest()[:16]
@@ -115,20 +115,9 @@ def _cached_or_trained(semantic: bool) -> IntentClassifier:
         path = _cache_path(semantic)
     except RuntimeError:  # no XDG_CACHE_HOME and no home directory: no disk cache
         return train_product_model(semantic)
-    try:
-        with path.open("rb") as handle:
-            model = pickle.load(handle)
-        if isinstance(model, IntentClassifier):
-            return model
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
-        pass  # absent, unreadable or from an incompatible version: retrain
-    model = train_product_model(semantic)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        with temporary.open("wb") as handle:
-            pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        temporary.replace(path)
-    except OSError as error:
-        log.debug("intent model cache not written: %s", error)
+    model = cache.load(path)
+    if isinstance(model, IntentClassifier):
+        return model
+    model = train_product_model(semantic)  # absent, unreadable or from an incompatible version
+    cache.store(path, model)
     return model
