@@ -46,7 +46,7 @@ python-venv:
 # machine without one never downloads several GB of CUDA packages; the semantic tests then skip.
 semantic: $(STAMP)
 	@if [ -f $(SEMANTIC_STAMP) ]; then exit 0; fi; \
-	if $(BIN)/python -m pip install --quiet --no-index torch==2.13.0 >/dev/null 2>&1; then \
+	if $(BIN)/python -m pip install --quiet --no-index --no-deps torch==2.13.0 >/dev/null 2>&1; then \
 	  $(BIN)/python -m pip install --quiet -r requirements-semantic.txt && touch $(SEMANTIC_STAMP); \
 	else echo "note: no local CPU torch wheel: the [semantic] extra is not installed and its tests skip"; fi
 

@@ -39,6 +39,12 @@ class App:
     services: Services
     bot: Bot
 
+    def warm_up(self) -> None:
+        """Build the knowledge base and load the intent model now, not while the first person waits."""
+        self.services.classify("hello")
+        with self.sessions() as session:
+            self.services.knowledge(session)
+
 
 def build_directory(settings: Settings) -> Directory:
     if settings.directory == "ldap":

@@ -80,8 +80,12 @@ def run_console(settings: Settings, speaker: str, as_json: bool, banner: str = "
             "use --as with the email of someone in it"
         )
     interactive = sys.stdin.isatty()
+    if interactive and "log_level" not in settings.model_fields_set:
+        # A person is chatting in this terminal: only warnings interrupt the conversation.
+        configure_logging("WARNING", settings.log_format)
     if interactive and not as_json:
         click.echo((banner + "\n" if banner else "") + CONSOLE_HELP + "\n", err=True)
+    app.warm_up()
     console = ConsoleChat(app.bot.handle, lookup_name, speaker, as_json=as_json)
     console.run(sys.stdin, interactive=interactive)
 

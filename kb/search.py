@@ -31,6 +31,7 @@ agreement between the rankers) were tried and lowered the cross-validated covera
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -45,6 +46,8 @@ ENGINE_VERSION = "1"
 
 # Weight of the normalised BM25 score added to the cosine similarity (0.1 and 0.2 tied on StackFAQ dev).
 LEXICAL_WEIGHT = 0.15
+STEPS_PREFERENCE = 2.0
+_NUMBERED_STEP = re.compile(r"^\s*1[.)]\s", re.M)
 
 
 @dataclass(frozen=True)
@@ -176,8 +179,16 @@ class KnowledgeBase:
             return SearchResult(query=query, answer=None, hits=[])
         ranking = self.rank(query, k, exclude=exclude)
         hits = [self._hit(ranking, candidate) for candidate in ranking.candidates]
-        answer = hits[0] if hits and hits[0].confidence >= self.confidence_model.threshold else None
+        confident = hits and hits[0].confidence >= self.confidence_model.threshold
+        answer = hits[0] if hits and (confident or self._asked_as_written(query, hits[0].article)) else None
         return SearchResult(query=query, answer=answer, hits=hits)
+
+    def _asked_as_written(self, query: str, article: Article) -> bool:
+        """The question is, word for word, one of the article's example or learned (confirmed) phrasings:
+        answer it even when a neighbouring article keeps the confidence down."""
+        asked = _normalised(query)
+        phrasings = (article.title, *article.questions, *self.extra_questions.get(article.id, ()))
+        return any(_normalised(p) == asked for p in phrasings)
 
     def rank(self, query: str, k: int = 5, *, exclude: Iterable[str] = frozenset()) -> Ranking:
         """The best k articles (none of `exclude`) with their confidence features; search() builds on it."""
@@ -217,6 +228,10 @@ class KnowledgeBase:
     def _hit(self, ranking: Ranking, candidate: Candidate) -> Hit:
         texts = self._passages[candidate.index]
         scores = ranking.passage_scores[self._lexical.passage_range(candidate.index)]
+        # In help articles the numbered steps are usually the answer: among passages that match the
+        # question at all, prefer them over tips and background that merely repeat its words.
+        steps = np.array([STEPS_PREFERENCE if _NUMBERED_STEP.search(text) else 1.0 for text in texts])
+        scores = np.where(scores > 0, scores * steps[: len(scores)], scores)
         best = int(np.argmax(scores)) if len(scores) and float(np.max(scores)) > 0 else 0
         return Hit(
             article=self.articles[candidate.index],
@@ -235,6 +250,10 @@ def semantic_wanted(semantic: bool | None) -> bool:
             "the semantic ranker needs the [semantic] extra: pip install -r requirements-semantic.txt"
         )
     return semantic
+
+
+def _normalised(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", re.sub(r"['’-]", "", text.lower())))
 
 
 def _question_texts(article: Article, extra: Iterable[str]) -> list[str]:

@@ -151,3 +151,14 @@ def test_default_search_does_not_import_torch() -> None:
         "assert 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_an_example_phrasing_asked_word_for_word_is_answered() -> None:
+    kb = KnowledgeBase.build(
+        load_articles(Path(__file__).resolve().parents[2] / "kb" / "articles"), semantic=False
+    )
+    result = kb.search("What's the guest Wi-Fi password?")
+    assert result.answer is not None and result.answer.article.id == "wifi-guest"
+    learned = kb.with_learning({"wifi-office": ["why does the office wifi drop at my desk"]}, {})
+    answer = learned.search("why does the office wifi drop at my desk").answer
+    assert answer is not None and answer.article.id == "wifi-office"
