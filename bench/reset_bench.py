@@ -74,6 +74,8 @@ def time_bot_resets(server: DirectoryServer, n: int) -> list[float]:
             f"sqlite:///{Path(folder) / 'bench.db'}",
             directory=LdapDirectory(server.config()),
             reset_verification="manager_approval",
+            technician_group="",  # the test directories have no such groups
+            manager_group="",
             resets_per_day=10_000,
         )
         h = Harness(bot)

@@ -65,6 +65,7 @@ class LdapDirectory:
         self.name = self._flavor.name
         self._connection = LdapConnection(config)
         self._attributes = person_attributes(config)
+        self._missing_groups: set[str] = set()  # warned about once, not on every message
         if not config.tls_verify:
             log.warning(
                 "ldap_tls_not_verified", detail="the directory's certificate is NOT checked", url=config.url
@@ -196,7 +197,9 @@ class LdapDirectory:
             search_filter = f"(&{GROUP_FILTER}(cn={escape_filter_chars(group)}))"
             found = session.search(self._flavor.group_base, search_filter, ["cn"], size_limit=2)
         if len(found) != 1:
-            log.warning("directory_group_not_found", group=group, matches=len(found))
+            if group not in self._missing_groups:
+                self._missing_groups.add(group)
+                log.warning("directory_group_not_found", group=group, matches=len(found))
             return None
         return found[0].dn
 
