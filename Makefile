@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SEMANTIC_STAMP := $(VENV)/.semantic
 # Debian packages for the real servers the tests start (OpenLDAP, Samba AD DC, PostgreSQL).
-TEST_SERVER_PACKAGES := slapd ldap-utils samba winbind postgresql openssl iproute2
+TEST_SERVER_PACKAGES := slapd ldap-utils samba samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind postgresql openssl iproute2
 
 .PHONY: demo test lint typecheck bench semantic system-packages python-venv clean
 

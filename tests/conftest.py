@@ -135,9 +135,8 @@ def build_bot(
     directory: Any = None,
     **settings: Any,
 ) -> tuple[Bot, Services]:
-    config = load_settings(
-        database_url=database_url, technician_group="it-support", manager_group="it-managers", **settings
-    )
+    defaults = {"technician_group": "it-support", "manager_group": "it-managers"}
+    config = load_settings(database_url=database_url, **{**defaults, **settings})
     engine = db.make_engine(database_url)
     db.upgrade(engine)
     sessions = db.make_session_factory(engine)

@@ -19,6 +19,8 @@ ADMINPW='Adm1n-Passw0rd!'; BOTPW='B0t-Passw0rd!x'; USERPW='Init-Passw0rd!1'
 STAFF="OU=Staff,$BASE"; GROUPS_DN="OU=Groups,$BASE"
 CONF=$PREFIX/etc/smb.conf
 mkdir -p "$PREFIX/run"
+# A failed step would otherwise exit silently: say what provision (the usual culprit) printed last.
+trap 'rc=$?; if [[ $rc -ne 0 && -f $PREFIX/provision.log ]]; then tail -n 3 "$PREFIX/provision.log" >&2; fi' EXIT
 
 # 1. Provision. --configfile=/dev/null: do NOT inherit /etc/samba/smb.conf. Runtime dirs live under PREFIX.
 #    old password allowed period = 0: otherwise the PREVIOUS password keeps working for LDAP simple binds
