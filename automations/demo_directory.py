@@ -99,6 +99,9 @@ class DemoDirectory:
             protected_reason=f"member of {', '.join(protected)}" if protected else "",
         )
 
+    def decoy_status_read(self) -> None:
+        """In memory every read costs the same: nothing to even out."""
+
     def password_policy(self) -> PasswordPolicy:
         return PasswordPolicy(min_length=12, require_classes=3)
 

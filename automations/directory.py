@@ -76,6 +76,18 @@ class NotLocked(DirectoryError):
     """The account is not locked."""
 
 
+class PartiallyApplied(DirectoryError):
+    """The new password was set, but a later step of the reset failed.
+
+    Raised only after the password changed, so the caller must still hand the new password over and have
+    someone finish the `unfinished` steps: "must_change" (the change-at-next-logon flag) and/or "unlock".
+    """
+
+    def __init__(self, reason: str = "", *, unfinished: tuple[str, ...] = ("must_change",)) -> None:
+        super().__init__(reason)
+        self.unfinished = unfinished
+
+
 @runtime_checkable
 class Directory(Protocol):
     """Read people and groups; reset and unlock accounts. Implementations must be thread-safe."""
@@ -92,10 +104,18 @@ class Directory(Protocol):
 
     def account_status(self, person: DirectoryPerson) -> AccountStatus: ...
 
+    def decoy_status_read(self) -> None:
+        """Cost about what `account_status` costs, for no account: refusing someone the directory does not
+        know must take as long as refusing a protected account, or timing tells them apart."""
+        ...
+
     def password_policy(self) -> PasswordPolicy: ...
 
     def reset_password(self, person: DirectoryPerson, new_password: str, *, must_change: bool = True) -> None:
-        """Set `new_password`, require a change at next logon and clear any lockout."""
+        """Set `new_password`, require a change at next logon and clear any lockout.
+
+        Raises PartiallyApplied when the password was set but a later step failed.
+        """
         ...
 
     def unlock(self, person: DirectoryPerson) -> None:

@@ -3,9 +3,11 @@
     .venv/bin/python -m bench.reset_bench [-n 30]
 
 Each round: an employee says "I forgot my password" (not timed), then their manager presses *Approve*;
-what is timed is the bot handling that press — load the request, check the approver, generate a
-password to the directory's policy, reset it with must-change, record the audit rows, commit, and
-return the message that carries the secret. Targets: ≤ 300 ms (slapd), ≤ 1 s (Samba AD) at the median.
+what is timed is the bot handling that press — load the request, check the approver, commit it as
+verified, claim it, generate a password to the directory's policy, reset it with must-change, record the
+audit rows, commit, and return the message that carries the secret. Targets: ≤ 300 ms (slapd), ≤ 1 s
+(Samba AD), for the median AND the 95th percentile. Exits 1 when a server misses its target (a server
+that cannot start is reported as skipped and does not fail the run).
 """
 
 from __future__ import annotations
@@ -43,27 +45,39 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     logging.getLogger().setLevel(logging.WARNING)
-    for label, start in (("openldap", start_slapd), ("samba-ad", start_samba_ad)):
-        bench_server(label, start, args.n)
-    return 0
+    results = [bench_server(label, start, args.n) for label, start in SERVERS]
+    return 0 if all(results) else 1
 
 
-def bench_server(label: str, start: Callable[[], DirectoryServer], n: int) -> None:
+SERVERS: tuple[tuple[str, Callable[[], DirectoryServer]], ...] = (
+    ("openldap", start_slapd),
+    ("samba-ad", start_samba_ad),
+)
+
+
+def bench_server(label: str, start: Callable[[], DirectoryServer], n: int) -> bool:
+    """Time the server's resets and print them against the target; False when the target is missed."""
     try:
         server = start()
     except ServerUnavailable as error:
         print(f"bot reset {label}: skipped: {error.reason}")
-        return
+        return True
     try:
         timings = time_bot_resets(server, n)
     finally:
         stop_server(server)
-    median = statistics.median(timings)
-    verdict = "meets" if median <= TARGET_MS[label] else "MISSES"
+    return report(label, timings)
+
+
+def report(label: str, timings: list[float]) -> bool:
+    target = TARGET_MS[label]
+    median, tail = statistics.median(timings), p95(timings)
+    met = median <= target and tail <= target
     print(
-        f"bot reset {label}: median {median:.1f} ms p95 {p95(timings):.1f} ms (n={n}); "
-        f"{verdict} the {TARGET_MS[label]:.0f} ms target"
+        f"bot reset {label}: median {median:.1f} ms, p95 {tail:.1f} ms (n={len(timings)}); "
+        f"{'meets' if met else 'MISSES'} the {target:.0f} ms target (median and p95)"
     )
+    return met
 
 
 def time_bot_resets(server: DirectoryServer, n: int) -> list[float]:
@@ -74,9 +88,13 @@ def time_bot_resets(server: DirectoryServer, n: int) -> list[float]:
             f"sqlite:///{Path(folder) / 'bench.db'}",
             directory=LdapDirectory(server.config()),
             reset_verification="manager_approval",
-            technician_group="",  # the test directories have no such groups
+            # Roles by email: the test directories have no role groups to look up on every message.
+            technician_group="",
             manager_group="",
+            technicians=["bench-technician@example.invalid"],
+            managers=["bench-manager@example.invalid"],
             resets_per_day=10_000,
+            account_requests_per_day=10_000,
         )
         h = Harness(bot)
         timings = []

@@ -10,11 +10,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from automations.demo_directory import DemoDirectory, DemoDirectoryError
-from automations.directory import Directory
+from automations.directory import Directory, DirectoryError
 from bot.engine import Bot
 from bot.knowledge import KnowledgeService, kb_folder
 from bot.mail import Mailer
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, SettingsError, unknown_variables
 from bot.store import db
 from handlers.context import Services
 
@@ -56,7 +56,10 @@ def build_directory(settings: Settings) -> Directory:
             field, _, problem = str(error).partition(": ")
             variable = _LDAP_VARIABLES.get(field, "FRONTDESK_LDAP_*")
             raise SettingsError(f"invalid settings:\n  {variable}: {problem or error}") from None
+    from bot.demo.check import check_file
+
     try:
+        check_file(settings.demo_directory)
         return DemoDirectory.from_file(settings.demo_directory)
     except DemoDirectoryError as error:
         raise SettingsError(f"invalid settings:\n  FRONTDESK_DEMO_DIRECTORY: {error}") from None
@@ -94,10 +97,38 @@ def build_app(settings: Settings, *, migrate: bool | None = None) -> App:
         knowledge=knowledge.for_session,
         classify=build_classifier(settings),
     )
-    if settings.reset_verification == "chat_identity":
+    _warn_about_settings(services)
+    return App(settings, engine, sessions, services, Bot(services, sessions, Mailer(settings)))
+
+
+def _warn_about_settings(services: Services) -> None:
+    """Start anyway, but say what will surprise someone later: a typo, nobody to take tickets, a risk."""
+    for variable in unknown_variables():
+        log.warning("unknown_setting", variable=variable, detail="not a frontdesk setting; see .env.example")
+    problem = _technician_problem(services)
+    if problem:
+        log.warning(
+            "no_technicians", detail=problem + "; new tickets will wait in triage with nobody to claim them"
+        )
+    if services.settings.reset_verification == "chat_identity":
         log.warning(
             "reset_trusts_chat_identity",
             detail="FRONTDESK_RESET_VERIFICATION=chat_identity: a hijacked chat account can reset a "
             "password. Prefer email_code or manager_approval.",
         )
-    return App(settings, engine, sessions, services, Bot(services, sessions, Mailer(settings)))
+
+
+def _technician_problem(services: Services) -> str:
+    """Why nobody can be a technician, or "" when someone can (or the directory cannot tell now)."""
+    settings = services.settings
+    if settings.technicians:
+        return ""
+    if not settings.technician_group:
+        return "nobody is a technician: set FRONTDESK_TECHNICIANS or FRONTDESK_TECHNICIAN_GROUP"
+    try:
+        members = services.directory.group_members(settings.technician_group)
+    except DirectoryError:
+        return ""  # the outage itself is logged by the directory; the group may well have members
+    if members:
+        return ""
+    return f"the technician group {settings.technician_group!r} (FRONTDESK_TECHNICIAN_GROUP) has no members"

@@ -80,6 +80,8 @@ def run_console(settings: Settings, speaker: str, as_json: bool, banner: str = "
             "use --as with the email of someone in it"
         )
     interactive = sys.stdin.isatty()
+    # Model downloads and loads draw tqdm progress bars on the terminal the person is chatting in.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     if interactive and "log_level" not in settings.model_fields_set:
         # A person is chatting in this terminal: only warnings interrupt the conversation.
         configure_logging("WARNING", settings.log_format)
@@ -168,7 +170,7 @@ def tickets_list(as_json: bool, status: str | None) -> None:
 @friendly_errors
 def tickets_show(ticket_id: int, as_json: bool) -> None:
     """One ticket with its history."""
-    from handlers.tickets import ticket_card
+    from handlers.tickets import event_line, ticket_card
 
     with _session() as session:
         ticket = session.get(Ticket, ticket_id)
@@ -194,7 +196,7 @@ def tickets_show(ticket_id: int, as_json: bool) -> None:
             click.echo(f"  {label}: {value}")
         click.echo("History:")
         for e in ticket.events:
-            click.echo(f"  {e.at:%Y-%m-%d %H:%M} {e.actor_email} {e.kind}{': ' + e.text if e.text else ''}")
+            click.echo(f"  {event_line(e)}")
 
 
 @main.command()
@@ -269,6 +271,7 @@ class _session:
 
     def __enter__(self) -> Any:
         settings = _settings()
+        _require_existing_sqlite_file(settings.database_url)
         engine = db.make_engine(settings.database_url)
         if settings.auto_migrate:
             db.upgrade(engine)
@@ -279,6 +282,25 @@ class _session:
 
     def __exit__(self, *exc: object) -> None:
         self._session.close()
+
+
+def _require_existing_sqlite_file(url: str) -> None:
+    """Reading commands must not create an empty database where a mistyped URL points."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # make_engine reports it in words
+    path = (parsed.database or "").removeprefix("file:")
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
+        return
+    if not os.path.exists(path):
+        raise click.ClickException(
+            f"there is no database at {path} (FRONTDESK_DATABASE_URL={url}); check the URL, or create it "
+            "with `frontdesk db upgrade`"
+        )
 
 
 def _ticket_json(t: Ticket) -> dict[str, Any]:
@@ -295,6 +317,7 @@ def _ticket_json(t: Ticket) -> dict[str, Any]:
         "title": t.requester_title,
         "location": t.requester_location,
         "manager": t.requester_manager,
+        "directory": t.requester_directory,
         "assignee": t.assignee_email,
         "flags": t.flags,
         "transcript": t.transcript,

@@ -1,73 +1,199 @@
 """The knowledge base as the running bot uses it: file articles + articles written in the bot + what
-people taught it (confirmed phrasings) + what they disliked (articles demoted by "not helpful").
+people taught it (confirmed phrasings) + what they disliked (articles demoted by "not helpful" votes).
 
-The file index is built once per process (and cached on disk by `kb`); the database part is cheap to
-re-apply, and is re-read only when it changed.
+Three layers, each rebuilt only when its own input changed:
+1. the *files* index, from the article folder (kb.index: cached on disk, keyed by the folder's manifest).
+   The manifest (names, sizes, modification times) is re-read at most every RECHECK_SECONDS, so added,
+   changed and deleted files are picked up without a restart;
+2. the *base*: the files plus the articles published in the bot (the files index itself when there are
+   none, so publishing never touches a files-only bot's other layers);
+3. the *learned* KB: the base with confirmed phrasings and demotions applied (`with_learning` re-indexes
+   only the example questions; embeddings of known texts come from the cache).
+
+A rebuild of a large knowledge base (more than SYNC_REBUILD_ARTICLES articles) runs in a background
+thread while the previous index keeps answering, so a confirmation or a publication never makes a person
+wait for a 10,000-article re-index; small ones (the sample articles, tests) are rebuilt on the spot.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.store.models import KbArticle, KbExample
-from handlers.insights import demotions
-from kb.articles import Article, load_articles
+from bot.store.models import KbArticle, KbExample, Ticket
+from handlers.insights import demotions, taken_back_questions
+from kb.articles import Article
+from kb.index import manifest, open_folder
 from kb.search import KnowledgeBase
 
+log = logging.getLogger(__name__)
+
 SHIPPED_ARTICLES = Path(__file__).resolve().parent.parent / "kb" / "articles"
+RECHECK_SECONDS = 10.0
+SYNC_REBUILD_ARTICLES = 2000
 
 
 def kb_folder(configured: Path | None) -> Path:
     return configured or SHIPPED_ARTICLES
 
 
+class _Layer:
+    """One cached build and the key it was built for; a stale one keeps serving during a background
+    rebuild."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.key: Hashable = None
+        self.kb: KnowledgeBase | None = None
+        self._building: Hashable = None
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, build: Callable[[], KnowledgeBase], *, background: bool) -> KnowledgeBase:
+        with self._lock:
+            if self.kb is not None and self.key == key:
+                return self.kb
+            if self.kb is None or not background:
+                self.kb, self.key = build(), key
+                return self.kb
+            if self._building != key:
+                self._building = key
+                threading.Thread(target=self._build, args=(key, build), daemon=True).start()
+            return self.kb
+
+    def _build(self, key: Hashable, build: Callable[[], KnowledgeBase]) -> None:
+        started = time.perf_counter()
+        try:
+            kb = build()
+        except Exception:
+            log.exception(
+                "kb: background rebuild of the %s index failed; keeping the previous one", self.name
+            )
+            return
+        with self._lock:
+            if self._building == key:
+                self.kb, self.key, self._building = kb, key, None
+        log.info("kb: %s index rebuilt in the background in %.1f s", self.name, time.perf_counter() - started)
+
+
 class KnowledgeService:
-    def __init__(self, folder: Path, semantic: bool | None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        semantic: bool | None,
+        *,
+        recheck_seconds: float = RECHECK_SECONDS,
+        sync_rebuild_articles: int = SYNC_REBUILD_ARTICLES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.folder = folder
         self.semantic = semantic
+        self.recheck_seconds = recheck_seconds
+        self.sync_rebuild_articles = sync_rebuild_articles
+        self._clock = clock
         self._lock = threading.Lock()
-        self._files: list[Article] | None = None
-        self._cached: tuple[Any, KnowledgeBase] | None = None
+        self._manifest: Any = None
+        self._checked_at = float("-inf")
+        self._files = _Layer("files")
+        self._base = _Layer("base")
+        self._learned = _Layer("learned")
+        self._learning: tuple[Hashable, tuple[tuple[str, tuple[str, ...]], ...]] = (None, ())
 
     def for_session(self, session: Session) -> KnowledgeBase:
         """The KB with the database's articles and learning applied (rebuilt only when they changed)."""
-        fingerprint = _fingerprint(session)
+        background = self._large()
+        files = self._files.get(self._folder_manifest(), self._build_files, background=background)
+        base_key = (self._files.key, _count_and_latest(session, KbArticle.updated_at))
+        if self._base.key != base_key:
+            extra = [_as_article(row) for row in session.scalars(select(KbArticle).order_by(KbArticle.id))]
+            self._base.get(base_key, lambda: _with_articles(files, extra), background=background)
+        base = self._base.kb
+        assert base is not None
+        demoted = demotions(session)
+        learned = self._learned_questions(session, base)
+        learned_key = (self._base.key, learned, tuple(sorted(demoted.items())))
+        if self._learned.key != learned_key or self._learned.kb is None:
+            extra_questions = {article: list(texts) for article, texts in learned}
+            self._learned.get(
+                learned_key, lambda: base.with_learning(extra_questions, demoted), background=background
+            )
+        assert self._learned.kb is not None
+        return self._learned.kb
+
+    def _learned_questions(
+        self, session: Session, base: KnowledgeBase
+    ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The learned phrasings, re-read only when an example or a ticket (which may take a confirmation
+        back) was added since; a ticket that takes nothing back changes nothing."""
+        fingerprint = (
+            self._base.key,
+            _count_and_latest(session, KbExample.id),
+            _count_and_latest(session, Ticket.id),
+        )
         with self._lock:
-            if self._cached is None or self._cached[0] != fingerprint:
-                self._cached = (fingerprint, self._build(session))
-            return self._cached[1]
+            if self._learning[0] != fingerprint:
+                learned = learned_questions(session, base)
+                self._learning = (fingerprint, tuple(sorted((a, tuple(t)) for a, t in learned.items())))
+            return self._learning[1]
 
-    def _build(self, session: Session) -> KnowledgeBase:
-        if self._files is None:
-            self._files = load_articles(self.folder)
-        articles = [*self._files, *(_as_article(row) for row in session.scalars(select(KbArticle)))]
-        base = KnowledgeBase.build(articles, semantic=self.semantic)
-        return base.with_learning(extra_questions=learned_questions(session), demotions=demotions(session))
+    def _folder_manifest(self) -> Any:
+        """The folder's manifest, re-read at most every recheck_seconds (a stat per file)."""
+        with self._lock:
+            if self._manifest is None or self._clock() - self._checked_at >= self.recheck_seconds:
+                self._manifest = tuple(sorted(manifest(self.folder).items()))
+                self._checked_at = self._clock()
+            return self._manifest
+
+    def _build_files(self) -> KnowledgeBase:
+        kb, report = open_folder(self.folder, semantic=self.semantic)
+        if not report.from_cache:
+            log.info(
+                "kb: %s indexed: %d articles (%d added, %d changed, %d removed) in %.1f s",
+                self.folder,
+                report.articles,
+                len(report.added),
+                len(report.changed),
+                len(report.removed),
+                report.seconds,
+            )
+        return kb
+
+    def _large(self) -> bool:
+        kb = self._learned.kb or self._files.kb
+        return kb is not None and len(kb) > self.sync_rebuild_articles
 
 
-def learned_questions(session: Session) -> dict[str, list[str]]:
+def learned_questions(session: Session, knowledge: KnowledgeBase) -> dict[str, list[str]]:
+    """Confirmed phrasings per article, each wording once; a confirmation taken back by a same-topic
+    ticket (handlers.insights) teaches nothing."""
+    retracted = (
+        taken_back_questions(session, knowledge) if session.scalar(select(func.count(Ticket.id))) else set()
+    )
     learned: dict[str, list[str]] = {}
-    for example in session.scalars(select(KbExample)):
-        learned.setdefault(example.article_id, []).append(example.text)
+    for example in session.scalars(select(KbExample).order_by(KbExample.id)):
+        if example.question_id in retracted:
+            continue
+        texts = learned.setdefault(example.article_id, [])
+        if example.text not in texts:
+            texts.append(example.text)
     return learned
 
 
-def _fingerprint(session: Session) -> tuple[Any, ...]:
-    def count_and_latest(model: Any, column: Any) -> tuple[Any, Any]:
-        count, latest = session.execute(select(func.count(), func.max(column)).select_from(model)).one()
-        return count, latest
+def _count_and_latest(session: Session, column: Any) -> tuple[Any, Any]:
+    count, latest = session.execute(select(func.count(column), func.max(column))).one()
+    return count, latest
 
-    return (
-        count_and_latest(KbArticle, KbArticle.updated_at),
-        count_and_latest(KbExample, KbExample.id),
-        tuple(sorted(demotions(session).items())),
-    )
+
+def _with_articles(files: KnowledgeBase, extra: list[Article]) -> KnowledgeBase:
+    if not extra:
+        return files
+    return KnowledgeBase.build([*files.articles, *extra], semantic=files.semantic)
 
 
 def _as_article(row: KbArticle) -> Article:

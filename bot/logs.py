@@ -4,10 +4,15 @@ Log lines go to standard error so that `frontdesk chat --json` keeps standard ou
 messages. Standard-library loggers (bolt, ldap3, msal, apscheduler, alembic) are routed through the same
 processors, so their lines are redacted too. ldap3's own logger stays at WARNING: its protocol debug
 lines contain new passwords.
+
+Tracebacks never show frame locals (a local may hold a temporary password), and the fully rendered line
+is scrubbed of registered secrets once more as the very last step: a traceback is rendered after the
+per-key redaction has run, so that pass alone cannot see what an exception message contains.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -69,7 +74,9 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: Any = None
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if as_json
-        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -77,11 +84,11 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: Any = None
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
+    formatter = _RedactingFormatter(
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            *([structlog.processors.dict_tracebacks] if as_json else []),
+            *([_DICT_TRACEBACKS] if as_json else []),
             renderer,
         ],
     )
@@ -90,8 +97,45 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: Any = None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("ldap3", "urllib3", "apscheduler", "alembic", "sqlalchemy.engine", "msal"):
+    for noisy in _NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+# Libraries whose INFO lines are noise for a help desk (sentence_transformers announces every model load
+# in the middle of the console chat); ldap3 because its debug lines carry passwords.
+_NOISY_LOGGERS = (
+    "ldap3",
+    "urllib3",
+    "apscheduler",
+    "alembic",
+    "sqlalchemy.engine",
+    "msal",
+    "sentence_transformers",
+    "transformers",
+    "huggingface_hub",
+    "filelock",
+)
+# JSON tracebacks as structured frames, without locals: a frame's locals may hold a password.
+_DICT_TRACEBACKS = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
+
+
+class _RedactingFormatter(structlog.stdlib.ProcessorFormatter):
+    """The last word on every line: scrub registered secrets from the rendered text, tracebacks included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _redact_rendered(super().format(record))
+
+
+def _redact_rendered(text: str) -> str:
+    """Like `redact_text`, also catching a secret as JSON escapes it (a `"` or `\\` inside a password)."""
+    with _lock:
+        secrets = list(_live_secrets)
+    for secret in secrets:
+        for form in {secret, json.dumps(secret)[1:-1]}:
+            text = text.replace(form, REDACTED)
+    return text
 
 
 def bind(**values: Any) -> None:

@@ -1,16 +1,26 @@
-"""Email notifications over SMTP (plain, STARTTLS or TLS), sent after the database has committed."""
+"""Email notifications over SMTP (plain, STARTTLS or TLS), sent after the database has committed.
+
+Every message carries a Date and a unique Message-ID. Ticket emails (subject `[frontdesk #N] …`) also
+refer to one made-up root id per ticket (In-Reply-To / References: <ticket-N@domain>), the way issue
+trackers do it, so mail clients show a ticket's updates as one thread even though that root message
+was never sent.
+"""
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
 
 import structlog
 
+from bot.clock import now
 from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
+_TICKET_SUBJECT = re.compile(r"^\[frontdesk #(\d+)\]")
 
 
 class Mailer:
@@ -25,9 +35,7 @@ class Mailer:
         """Send one message; a failure is logged and reported as False, never raised into a conversation."""
         if not self.enabled:
             return False
-        message = EmailMessage()
-        message["From"], message["To"], message["Subject"] = self.settings.smtp_from, to, subject
-        message.set_content(body)
+        message = self.compose(to, subject, body)
         try:
             with self._connect() as smtp:
                 smtp.send_message(message)
@@ -36,6 +44,23 @@ class Mailer:
             return False
         log.info("email_sent", to=to, subject=subject)
         return True
+
+    def compose(self, to: str, subject: str, body: str) -> EmailMessage:
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = self.settings.smtp_from, to, subject
+        message["Date"] = format_datetime(now())
+        message["Message-ID"] = make_msgid("frontdesk", domain=self._domain())
+        ticket = _TICKET_SUBJECT.search(subject)
+        if ticket:
+            thread = f"<ticket-{ticket[1]}@{self._domain()}>"
+            message["In-Reply-To"] = thread
+            message["References"] = thread
+        message.set_content(body)
+        return message
+
+    def _domain(self) -> str:
+        # The sender's domain, so that ids are unique to this help desk (never the machine's hostname).
+        return parseaddr(self.settings.smtp_from)[1].rpartition("@")[2] or "frontdesk.invalid"
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings

@@ -6,7 +6,9 @@ button press from a `Person`) and renders each `Reply` (text, buttons, an option
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -75,15 +77,35 @@ class Inbound:
         return self.action is not None
 
 
+# Work to do after the event's transaction has committed, given a fresh handler context (handlers.context).
+Effect = Callable[[Any], None]
+
+
 @dataclass
 class Outbox:
-    """Replies collected while handling one inbound event, sent only after the state is committed."""
+    """What handling one inbound event produced, acted on only after the state is committed.
+
+    `effects` are changes outside the database (a directory write, a code email) deferred until the event's
+    own records are safely committed ("commit, then act"); the engine runs each in a transaction of its
+    own and merges what it says into the replies. An effect that has changed something outside records it
+    in `done_outside` (audit entries, never a secret): if its transaction then fails, its replies are
+    still delivered — they describe something that did happen — and those entries are logged instead.
+    """
 
     replies: list[Reply] = field(default_factory=list)
     emails: list[tuple[str, str, str]] = field(default_factory=list)  # (to, subject, body)
+    effects: list[Effect] = field(default_factory=list)
+    done_outside: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, reply: Reply) -> None:
         self.replies.append(reply)
 
     def email(self, to: str, subject: str, body: str) -> None:
         self.emails.append((to, subject, body))
+
+    def after_commit(self, effect: Effect) -> None:
+        self.effects.append(effect)
+
+    def happened(self, **audit_entry: Any) -> None:
+        """Something outside the database changed; deliver what follows even if recording it fails."""
+        self.done_outside.append(audit_entry)

@@ -2,20 +2,32 @@
 
 Every setting has a default that runs on a fresh machine (SQLite, the embedded demo directory, the shipped
 sample articles, no email). `.env.example` documents each one. A wrong value stops the start-up with a
-message that names the variable, never a traceback.
+message that names the variable, never a traceback; an unknown FRONTDESK_* variable (a typo) is only
+warned about, so an old `.env` does not stop a deployment.
 """
 
 from __future__ import annotations
 
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEMO_DIRECTORY_FILE = PACKAGE_DIR / "demo" / "directory.yaml"
 ENV_PREFIX = "FRONTDESK_"
+# The roles of the shipped demo directory, used when FRONTDESK_DIRECTORY=demo and no role is configured,
+# so that a plain `frontdesk chat` has technicians (Tess, Tom) and a manager (Grace) out of the box.
+DEMO_TECHNICIAN_GROUP = "it-support"
+DEMO_MANAGER_GROUP = "it-managers"
+_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+$")
 
 EmailList = Annotated[list[str], NoDecode]
 
@@ -82,6 +94,11 @@ class Settings(BaseSettings):
     reset_verification: Literal["email_code", "manager_approval", "chat_identity"] = "email_code"
     unlock_verification: Literal["email_code", "manager_approval", "chat_identity"] = "chat_identity"
     resets_per_day: int = Field(default=3, ge=1)
+    # Every reset/unlock request counts, whatever became of it: bounds code emails and manager pings.
+    account_requests_per_day: int = Field(default=5, ge=1)
+    code_failures_per_day: int = Field(default=10, ge=1)  # wrong codes across all of a person's requests
+    # Keys the verification-code hashes (HMAC). Empty: generated once and kept in the database.
+    secret_key: SecretStr = SecretStr("")
     secret_ttl: int = Field(default=600, ge=30, description="seconds before a delivered secret is deleted")
     code_ttl_seconds: int = Field(default=600, ge=60)
     code_attempts: int = Field(default=5, ge=1)
@@ -94,6 +111,23 @@ class Settings(BaseSettings):
             return [part.strip().lower() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("technicians", "managers")
+    @classmethod
+    def _check_emails(cls, value: list[str]) -> list[str]:
+        wrong = [email for email in value if not _EMAIL.match(email)]
+        if wrong:
+            raise ValueError(f"not an email address: {', '.join(wrong)} (a comma-separated list of emails)")
+        return value
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _check_sender(cls, value: str) -> str:
+        # "Help Desk <helpdesk@example.com>" or a bare address.
+        _, address = parseaddr(value)
+        if not _EMAIL.match(address):
+            raise ValueError(f"not an email address: {value!r} (e.g. helpdesk@example.com)")
+        return value
+
     @field_validator("protected_groups", mode="before")
     @classmethod
     def _split_dns(cls, value: object) -> object:
@@ -104,6 +138,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
+        problems = []
         if self.directory == "ldap":
             missing = [
                 name for name in ("ldap_url", "ldap_bind_dn", "ldap_base_dn") if not getattr(self, name)
@@ -112,12 +147,28 @@ class Settings(BaseSettings):
                 missing.append("ldap_bind_password")
             if missing:
                 names = ", ".join(ENV_PREFIX + m.upper() for m in missing)
-                raise ValueError(f"FRONTDESK_DIRECTORY=ldap needs {names}")
+                problems.append(f"FRONTDESK_DIRECTORY=ldap needs {names}")
         if self.directory == "demo" and not self.demo_directory.is_file():
-            raise ValueError(f"FRONTDESK_DEMO_DIRECTORY: no such file: {self.demo_directory}")
+            problems.append(f"FRONTDESK_DEMO_DIRECTORY: no such file: {self.demo_directory}")
         if self.kb_dir is not None and not self.kb_dir.is_dir():
-            raise ValueError(f"FRONTDESK_KB_DIR: no such folder: {self.kb_dir}")
+            problems.append(f"FRONTDESK_KB_DIR: no such folder: {self.kb_dir}")
+        if self.smtp_ssl and self.smtp_starttls:
+            problems.append(
+                "FRONTDESK_SMTP_SSL and FRONTDESK_SMTP_STARTTLS are both true: choose one "
+                "(SSL: TLS from the start, usually port 465; STARTTLS: upgrade, usually port 587)"
+            )
+        if problems:
+            raise ValueError("\n  ".join(problems))
+        self._default_demo_roles()
         return self
+
+    def _default_demo_roles(self) -> None:
+        if self.directory != "demo":
+            return
+        if not (self.technicians or self.technician_group):
+            self.technician_group = DEMO_TECHNICIAN_GROUP
+        if not (self.managers or self.manager_group):
+            self.manager_group = DEMO_MANAGER_GROUP
 
     @property
     def email_enabled(self) -> bool:
@@ -129,16 +180,49 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
-        raise SettingsError(_describe(error)) from None
+        raise SettingsError(_describe(error, _cross_field_problems(error, overrides))) from None
 
 
-def _describe(error: ValidationError) -> str:
-    lines = []
-    for problem in error.errors():
-        location = [str(part) for part in problem.get("loc", ()) if part != "__root__"]
-        message = problem.get("msg", "invalid value").removeprefix("Value error, ")
-        if location:
-            lines.append(f"{ENV_PREFIX}{location[0].upper()}: {message}")
-        else:
-            lines.append(message)
+def _cross_field_problems(error: ValidationError, overrides: Mapping[str, object]) -> list[str]:
+    """The combination checks (e.g. LDAP settings missing), which pydantic skips when a field is wrong:
+    validate again with the wrong fields at their defaults, so one start reports every problem."""
+    wrong = {str(p["loc"][0]) for p in error.errors() if p["loc"]}
+    if not wrong:
+        return []
+    defaults = {name: Settings.model_fields[name].get_default(call_default_factory=True) for name in wrong}
+    try:
+        Settings(**{**overrides, **defaults})
+    except ValidationError as again:
+        return [_line(p) for p in again.errors() if not p["loc"]]
+    return []
+
+
+def unknown_variables(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> list[str]:
+    """FRONTDESK_* names set in the environment or `.env` that are no setting (typos), with a suggestion."""
+    names = set(os.environ if environ is None else environ)
+    if env_file is not None and env_file.is_file():
+        from dotenv import dotenv_values
+
+        names |= set(dotenv_values(env_file))
+    known = [field.upper() for field in Settings.model_fields]
+    unknown = sorted(
+        n for n in names if n.upper().startswith(ENV_PREFIX) and n.upper()[len(ENV_PREFIX) :] not in known
+    )
+    described = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.upper()[len(ENV_PREFIX) :], known, n=1, cutoff=0.75)
+        described.append(f"{name} (did you mean {ENV_PREFIX}{close[0]}?)" if close else name)
+    return described
+
+
+def _describe(error: ValidationError, more: list[str] | None = None) -> str:
+    lines = [_line(problem) for problem in error.errors()] + (more or [])
     return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def _line(problem: ErrorDetails) -> str:
+    location = [str(part) for part in problem["loc"] if part != "__root__"]
+    message = problem["msg"].removeprefix("Value error, ")
+    return f"{ENV_PREFIX}{location[0].upper()}: {message}" if location else message

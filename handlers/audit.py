@@ -13,13 +13,17 @@ from bot.store.models import AuditRecord
 
 log = structlog.get_logger(__name__)
 _SECRET_KEYS = re.compile(r"pass(word)?|secret|code$|token", re.I)
+# What a person typed may hold a password ("reset it, the old one was …"): record what they asked for
+# (an action, a reason), never their words.
+_TYPED_TEXT_KEYS = re.compile(r"^(asked|text|message|said|typed|input)$", re.I)
 
 
 def record(
     session: Session, *, actor: str, action: str, target: str, result: str, correlation_id: str, **detail: Any
 ) -> None:
-    """Append one audit row (and log it). Detail keys that could hold a secret are refused outright."""
-    leaking = [key for key in detail if _SECRET_KEYS.search(key)]
+    """Append one audit row (and log it). Detail keys that could hold a secret or a person's own words
+    are refused outright."""
+    leaking = [key for key in detail if _SECRET_KEYS.search(key) or _TYPED_TEXT_KEYS.search(key)]
     if leaking:
         raise ValueError(f"audit detail must not carry secrets: {leaking}")
     session.add(

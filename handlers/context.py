@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy.orm import Session
 
 from automations.directory import Directory, DirectoryPerson
-from bot.messages import Button, Card, Inbound, Outbox, Reply
+from bot.messages import Button, Card, Effect, Inbound, Outbox, Reply
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -23,6 +23,12 @@ class KnowledgeSearch(Protocol):
     """The knowledge base as handlers use it (kb.search.KnowledgeBase satisfies it)."""
 
     def search(self, query: str, k: int = 5, *, exclude: frozenset[str] = ...) -> Any: ...
+
+
+class SendsEmail(Protocol):
+    """The mailer as handlers use it (bot.mail.Mailer satisfies it): True when the server took the message."""
+
+    def send(self, to: str, subject: str, body: str) -> bool: ...
 
 
 @dataclass
@@ -60,8 +66,15 @@ class State:
     step: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     thread_ticket_id: int | None = None
+    # The last few turns of the conversation (who, text), kept across flows for a ticket's transcript;
+    # never a secret (handlers.conversations.remember decides).
+    recent: list[dict[str, str]] = field(default_factory=list)
+    conversation_id: int | None = field(default=None, compare=False)  # for log lines
+    # Flows left during this event (flow, its data), for their `registry.on_end` hooks; never stored.
+    ended: list[tuple[str, dict[str, Any]]] = field(default_factory=list, repr=False, compare=False)
 
     def start(self, flow: str, step: str, **data: Any) -> None:
+        self._leave()  # starting a flow abandons the one the person was in
         self.flow, self.step, self.data = flow, step, dict(data)
 
     def goto(self, step: str, **data: Any) -> None:
@@ -69,7 +82,12 @@ class State:
         self.data.update(data)
 
     def end(self) -> None:
+        self._leave()
         self.flow, self.step, self.data = "", "", {}
+
+    def _leave(self) -> None:
+        if self.flow:
+            self.ended.append((self.flow, dict(self.data)))
 
 
 @dataclass
@@ -80,6 +98,7 @@ class Context:
     services: Services
     inbound: Inbound
     outbox: Outbox = field(default_factory=Outbox)
+    mailer: SendsEmail | None = None  # for the few emails whose delivery decides what happens next
 
     @property
     def settings(self) -> Settings:
@@ -114,6 +133,20 @@ class Context:
     def email(self, to: str, subject: str, body: str) -> None:
         if self.settings.email_enabled and to:
             self.outbox.email(to, subject, body)
+
+    def email_now(self, to: str, subject: str, body: str) -> bool:
+        """Send at once and say whether it went (a verification code: the reply depends on it).
+
+        Only from an effect (`after_commit`): an email sent inside the event's transaction would announce
+        something that a failed commit then undoes.
+        """
+        if not (self.mailer and self.settings.email_enabled and to):
+            return False
+        return self.mailer.send(to, subject, body)
+
+    def after_commit(self, effect: Effect) -> None:
+        """Run `effect(fresh_context)` once this event's changes are committed (see bot.engine)."""
+        self.outbox.after_commit(effect)
 
     def triage(self, text: str, buttons: Sequence[Button] = (), **extra: Any) -> None:
         self.send("#" + self.settings.triage_channel, text, buttons, **extra)

@@ -1,23 +1,51 @@
-"""Conversation state in the database: load it for an event, save it after, reach another person's."""
+"""Conversation state in the database: load it for an event, save it after, reach another person's.
+
+Besides the flow, a conversation keeps its last few turns (`State.recent`, stored under a reserved key of
+the row's data) so that a ticket opened from it carries what was said — minus anything secret.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import logs
 from bot.clock import now
+from bot.messages import Reply
 from bot.store.models import Conversation
 from handlers.context import State
 
+RECENT_KEY = "_recent"
+RECENT_TURNS = 8
+TURN_CHARS = 300
+NOT_KEPT = "(not kept: it may contain a password or a code)"
+# "my password is …", "pwd: …", "the code is 123456": whatever follows must not be stored — unless it is
+# plainly a description ("my password is not working", "the password is expired").
+_LOOKS_SECRET = re.compile(
+    r"\b(pass ?words?|passwd|pwd|pw|passcode|pin|code|secret|token|otp)\b\s*(is|was|:|=)\s*"
+    r"(?!(not|no|wrong|expired|locked|incorrect|invalid|rejected|too|still|the|a|an|being|now|blocked)\b)\S+",
+    re.I,
+)
+
 
 def load(session: Session, email: str, timeout_minutes: int) -> State:
+    """`email`'s state (a row is begun for a newcomer, so the conversation has an id for the logs)."""
     row = _row(session, email)
     if row is None:
-        return State()
+        row = _new_row(session, email)
+        session.flush()
+    data = dict(row.data or {})
+    recent = data.pop(RECENT_KEY, [])
     state = State(
-        flow=row.flow, step=row.step, data=dict(row.data or {}), thread_ticket_id=row.thread_ticket_id
+        flow=row.flow,
+        step=row.step,
+        data=data,
+        thread_ticket_id=row.thread_ticket_id,
+        recent=list(recent) if isinstance(recent, list) else [],
+        conversation_id=row.id,
     )
     if state.flow and now() - row.updated_at > timedelta(minutes=timeout_minutes):
         state.end()  # a flow abandoned long ago must not swallow today's message
@@ -25,21 +53,85 @@ def load(session: Session, email: str, timeout_minutes: int) -> State:
 
 
 def save(session: Session, email: str, state: State) -> None:
-    row = _row(session, email)
-    if row is None:
-        row = Conversation(person_email=email, updated_at=now())
-        session.add(row)
-    row.flow, row.step, row.data = state.flow, state.step, dict(state.data)
+    row = _row(session, email) or _new_row(session, email)
+    row.flow, row.step = state.flow, state.step
+    row.data = {**state.data, RECENT_KEY: state.recent[-RECENT_TURNS:]}
     row.thread_ticket_id = state.thread_ticket_id
     row.updated_at = now()
 
 
-def follow_ticket(session: Session, email: str, ticket_id: int) -> None:
-    """Relay `email`'s next plain messages to `ticket_id` (a technician just wrote to them)."""
-    state = load(session, email, timeout_minutes=10**6)
-    state.thread_ticket_id = ticket_id
-    save(session, email, state)
+def follow_ticket(session: Session, email: str, ticket_id: int) -> int | None:
+    """Relay `email`'s next plain messages to `ticket_id` (a technician is talking with them); return the
+    ticket they followed before.
+
+    Only the thread changes: their flow and its age stay as they are, so a flow they abandoned still
+    times out.
+    """
+    row = _row(session, email) or _new_row(session, email)
+    before, row.thread_ticket_id = row.thread_ticket_id, ticket_id
+    return before
+
+
+def unfollow_ticket(session: Session, email: str, ticket_id: int) -> None:
+    """Stop relaying `email`'s messages to `ticket_id` (resolved or closed); another thread stays."""
+    row = _row(session, email)
+    if row is not None and row.thread_ticket_id == ticket_id:
+        row.thread_ticket_id = None
+
+
+# ---------------------------------------------------------------- the last few turns
+
+
+def remember(state: State, who: str, text: str, *, secret: bool = False, choices: str = "") -> None:
+    """Keep one turn for a later ticket's transcript; a secret one is kept only as a placeholder."""
+    text = " ".join(text.split())
+    if not text:
+        return
+    if secret or looks_secret(text):
+        text = NOT_KEPT
+    elif len(text) > TURN_CHARS:
+        text = text[: TURN_CHARS - 1] + "…"
+    turn = {"who": who, "text": text} | ({"choices": choices} if choices else {})
+    state.recent = [*state.recent, turn][-RECENT_TURNS:]
+
+
+def remember_replies(state: State, replies: list[Reply]) -> None:
+    for reply in replies:
+        # A reply carrying a temporary password keeps it in `secret` and usually in its text too.
+        choices = "|".join(f"{b.id}={b.label}" for b in reply.buttons)
+        remember(state, "bot", reply.text, secret=reply.secret is not None, choices=choices)
+
+
+def pressed_label(state: State, button_id: str) -> str:
+    """The label of a button the person pressed, as they saw it in one of the last replies ("" if gone)."""
+    for turn in reversed(state.recent):
+        for choice in turn.get("choices", "").split("|"):
+            pressed, _, label = choice.partition("=")
+            if pressed == button_id:
+                return label
+    return ""
+
+
+def looks_secret(text: str) -> bool:
+    """Whether a message may hold a password or a verification code (erring on the side of not keeping)."""
+    return bool(_LOOKS_SECRET.search(text)) or logs.redact_text(text) != text
+
+
+def transcript(state: State) -> str:
+    """The last turns as lines a technician can read ("" when there are none)."""
+    lines = []
+    for turn in state.recent:
+        labels = [choice.partition("=")[2] for choice in turn.get("choices", "").split("|") if choice]
+        offered = f" [{' / '.join(labels)}]" if labels else ""
+        lines.append(f"{turn.get('who', '?')}: {turn.get('text', '')}{offered}")
+    return "\n".join(lines)
 
 
 def _row(session: Session, email: str) -> Conversation | None:
     return session.scalars(select(Conversation).where(Conversation.person_email == email)).first()
+
+
+def _new_row(session: Session, email: str) -> Conversation:
+    row = Conversation(person_email=email, flow="", step="", data={}, updated_at=now())
+    session.add(row)
+    return row

@@ -1,7 +1,11 @@
 """Honest knowledge-base figures: what was asked, answered, confirmed, escalated — and what wasn't.
 
 A deflection counts only when the person pressed "That solved it", and is taken back when the same
-person opens a ticket on the same topic within three days (others count silence as success).
+person opens a ticket on the same topic within three days (others count silence as success); a taken-back
+confirmation also stops teaching its phrasing to the article (`taken_back_questions`).
+
+Votes: every "That solved it" / "Not what I need" on every article offered is one row of kb_votes, so an
+article rejected as the next-best answer counts as much as one rejected first.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.store.models import KbQuestion, Ticket
+from bot.store.models import KbExample, KbQuestion, KbVote, Ticket
 from handlers.context import KnowledgeSearch
 
 TAKE_BACK_WINDOW = timedelta(days=3)
@@ -102,15 +106,13 @@ def knowledge_gaps(session: Session, since: datetime, limit: int = 10) -> list[s
 
 
 def article_votes(session: Session) -> dict[str, tuple[int, int]]:
-    """article id → (helpful, not helpful) votes from the buttons."""
+    """article id → (helpful, not helpful) votes from the buttons, one per question and article."""
     rows = session.execute(
-        select(KbQuestion.article_id, KbQuestion.outcome, func.count())
-        .where(KbQuestion.article_id.is_not(None), KbQuestion.outcome.in_(("helpful", "not_helpful")))
-        .group_by(KbQuestion.article_id, KbQuestion.outcome)
+        select(KbVote.article_id, KbVote.verdict, func.count()).group_by(KbVote.article_id, KbVote.verdict)
     )
     votes: dict[str, list[int]] = {}
-    for article_id, outcome, count in rows:
-        votes.setdefault(str(article_id), [0, 0])[0 if outcome == "helpful" else 1] += count
+    for article_id, verdict, count in rows:
+        votes.setdefault(str(article_id), [0, 0])[0 if verdict == "helpful" else 1] += count
     return {article_id: (up, down) for article_id, (up, down) in votes.items()}
 
 
@@ -127,6 +129,18 @@ def weak_articles(session: Session) -> list[tuple[str, int, int]]:
     """Articles flagged for technicians: demoted ones, with their (helpful, not helpful) votes."""
     votes = article_votes(session)
     return sorted(((a, *votes[a]) for a in demotions(session)), key=lambda row: row[1] - row[2])
+
+
+def taken_back_questions(session: Session, knowledge: KnowledgeSearch) -> set[int]:
+    """Confirmed questions that taught an article a phrasing, taken back since by a same-topic ticket."""
+    taught = session.scalars(
+        select(KbQuestion).where(
+            KbQuestion.outcome == "helpful",
+            KbQuestion.id.in_(select(KbExample.question_id).where(KbExample.question_id.is_not(None))),
+            KbQuestion.person_email.in_(select(Ticket.requester_email)),
+        )
+    )
+    return {question.id for question in taught if _followed_by_ticket(session, knowledge, question)}
 
 
 def _followed_by_ticket(session: Session, knowledge: KnowledgeSearch, question: KbQuestion) -> bool:
@@ -151,3 +165,10 @@ def _same_topic(knowledge: KnowledgeSearch, question: KbQuestion, ticket: Ticket
 
 def _words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def link_ticket(session: Session, question_id: Any, ticket_id: int) -> None:
+    """Record which ticket an escalated question became (kb_questions.ticket_id)."""
+    question = session.get(KbQuestion, int(question_id)) if str(question_id).isdigit() else None
+    if question is not None and question.ticket_id is None:
+        question.ticket_id = ticket_id

@@ -7,7 +7,7 @@ from the directory and the conversation.
 from __future__ import annotations
 
 from bot.messages import Button
-from handlers import tickets
+from handlers import conversations, insights, tickets
 from handlers.context import Context
 from handlers.registry import action, flow, in_flow
 
@@ -23,13 +23,18 @@ URGENCY_BUTTONS = (
 def start(
     ctx: Context, *, problem: str = "", category: str = "question", transcript: str = "", intro: str = ""
 ) -> None:
-    """Begin a ticket; when the problem is already known, only urgency is asked."""
+    """Begin a ticket; when the problem is already known, only urgency is asked.
+
+    The ticket's transcript is what the caller says the bot tried, plus the last turns of the
+    conversation up to now (taken here, before this flow's own questions and answers).
+    """
+    said = conversations.transcript(ctx.state)
     ctx.state.start(
         FLOW,
         "urgency" if problem else "problem",
         problem=problem.strip(),
         category=category,
-        transcript=transcript,
+        transcript="\n\n".join(part for part in (transcript, said and "Conversation:\n" + said) if part),
     )
     lead = f"{intro} " if intro else ""
     if problem:
@@ -78,6 +83,7 @@ def _open(ctx: Context, *, urgent: bool) -> None:
         category=data.get("category", ""),
         transcript=data.get("transcript", ""),
     )
+    insights.link_ticket(ctx.session, data.get("kb_question_id"), ticket.id)
     ctx.state.end()
     when = "as urgent; a technician will pick it up first" if urgent else "; a technician will pick it up"
     ctx.reply(

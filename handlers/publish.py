@@ -1,13 +1,17 @@
 """Turn a resolved ticket into a knowledge-base article: the bot drafts, the technician edits, publishes.
 
-The draft's title is the problem as a question; the body is the resolution, with the problem as
-context. Published articles live in the database and are searchable at once (the knowledge service
-rebuilds when the articles table changes).
+The draft's title names the problem the way people search for it ("How to fix: Outlook asks for my
+password every few minutes"; a how-to question stays a question); the body gives the symptom, then the
+fix as numbered steps. A ticket is published once: asking again offers to edit the article it became.
+Published articles live in the database and are searchable at once (the knowledge service rebuilds when
+the articles table changes; in the background for a large knowledge base).
 """
 
 from __future__ import annotations
 
 import re
+
+from sqlalchemy import select
 
 from bot.clock import now
 from bot.messages import Button, Card
@@ -20,15 +24,46 @@ FLOW = "publish"
 TITLE_LENGTH = 90
 
 
+_GREETING = re.compile(
+    r"^\s*((hi|hello|hey|dear|good (morning|afternoon|evening))\b[^,.!:]*[,.!:]?\s*"
+    r"|(urgent|help|please)\s*[:!,-]\s*)+",
+    re.I,
+)
+_HEDGE = re.compile(r"^(i think|it seems( that)?|it looks like|for some reason|so|ok|well)\s*,?\s*", re.I)
+_QUESTION = re.compile(r"^(how|what|where|why|when|which|can|could|is|are|do|does)\b", re.I)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
 def draft_from_ticket(ticket: tickets.Ticket) -> tuple[str, str]:
     """A first draft: a title people would search for, and a body that says what fixed it."""
     problem = " ".join(ticket.problem.split())
-    first_sentence = re.split(r"(?<=[.!?])\s", problem, maxsplit=1)[0].rstrip(".!? ")
-    title = first_sentence[:1].upper() + first_sentence[1:]
+    return draft_title(problem), draft_body(problem, ticket.resolution)
+
+
+def draft_title(problem: str) -> str:
+    """ "How to fix: <the problem>" from its first sentence, greetings and hedges dropped; a how-to
+    question is kept as the question."""
+    text = _HEDGE.sub("", _GREETING.sub("", problem)).strip() or problem
+    first = _SENTENCE.split(text, maxsplit=1)[0].strip().rstrip(".!? ")
+    first = re.sub(r"^my\s+", "", first, flags=re.I)
+    first = first[:1].upper() + first[1:]
+    title = f"{first}?" if _QUESTION.match(first) else f"How to fix: {first}"
     if len(title) > TITLE_LENGTH:
-        title = title[: TITLE_LENGTH - 1].rsplit(" ", 1)[0] + "…"
-    body = f"**Problem:** {problem}\n\n**What fixed it:** {ticket.resolution.strip()}"
-    return title, body
+        title = title[: TITLE_LENGTH - 1].rsplit(" ", 1)[0].rstrip(",;:-") + "…"
+    return title
+
+
+def draft_body(problem: str, resolution: str) -> str:
+    """The symptom as reported, then the fix: several sentences become numbered steps."""
+    steps = [s.strip() for s in _SENTENCE.split(" ".join(resolution.split())) if s.strip()]
+    if len(steps) > 1:
+        fix = "\n".join(f"{n}. {step}" for n, step in enumerate(steps, 1))
+    else:
+        fix = steps[0] if steps else ""
+    return (
+        f"**Symptom:** {problem}\n\n**How to fix it:**\n{fix}\n\n"
+        "If this does not fix it, ask me to open a ticket and say what you tried."
+    )
 
 
 @action("kb.draft")
@@ -47,8 +82,38 @@ def on_draft(ctx: Context, argument: str) -> None:
     if ticket.status not in ("resolved", "closed") or not ticket.resolution:
         ctx.reply(f"Ticket #{ticket.id} has no resolution yet; resolve it first.")
         return
+    published = _published_from(ctx, ticket.id)
+    if published is not None:
+        ctx.reply(
+            f"Ticket #{ticket.id} is already published as “{published.title}” ({published.id}). "
+            "Edit that article instead?",
+            [Button(f"publish.revise:{published.id}", "Edit the article", "primary"), _CANCEL],
+        )
+        return
     title, body = draft_from_ticket(ticket)
     ctx.state.start(FLOW, "review", ticket_id=ticket.id, title=title, body=body, question=ticket.problem)
+    _show_draft(ctx)
+
+
+@action("publish.revise")
+def on_revise(ctx: Context, article_id: str) -> None:
+    """Edit an article published from a ticket: the same review, saved over the existing article."""
+    if not ctx.speaker.is_technician:
+        ctx.reply("Only service desk technicians can publish articles.")
+        return
+    article = ctx.session.get(KbArticle, article_id)
+    if article is None:
+        ctx.reply("That article no longer exists.")
+        return
+    ctx.state.start(
+        FLOW,
+        "review",
+        ticket_id=article.source_ticket_id,
+        title=article.title,
+        body=article.body,
+        question=article.questions[0] if article.questions else article.title,
+        article_id=article.id,
+    )
     _show_draft(ctx)
 
 
@@ -74,6 +139,20 @@ def on_publish(ctx: Context, _: str) -> None:
     if not in_flow(ctx, FLOW, "review"):
         return
     data = ctx.state.data
+    existing = ctx.session.get(KbArticle, data["article_id"]) if data.get("article_id") else None
+    if existing is None and data.get("ticket_id") is not None:
+        existing = _published_from(ctx, int(data["ticket_id"]))
+        if existing is not None:  # published meanwhile (another technician, another draft)
+            ctx.state.end()
+            ctx.reply(f"Ticket #{data['ticket_id']} was already published as {existing.id}; nothing changed.")
+            return
+    if existing is not None:
+        existing.title, existing.body, existing.updated_at = data["title"], data["body"], now()
+        ctx.state.end()
+        ctx.reply(
+            f"Updated “{existing.title}” ({existing.id}). The bot answers with the new text from now on."
+        )
+        return
     article = KbArticle(
         id=_article_id(ctx, data["title"]),
         title=data["title"],
@@ -107,17 +186,24 @@ def _show_draft(ctx: Context) -> None:
     )
 
 
+_CANCEL = Button("publish.cancel", "Cancel")
+
+
 def _review_buttons() -> list[Button]:
     return [
         Button("publish.confirm", "Publish", "primary"),
         Button("publish.edit:title", "Edit title"),
         Button("publish.edit:body", "Edit body"),
-        Button("publish.cancel", "Cancel"),
+        _CANCEL,
     ]
 
 
+def _published_from(ctx: Context, ticket_id: int) -> KbArticle | None:
+    return ctx.session.scalars(select(KbArticle).where(KbArticle.source_ticket_id == ticket_id)).first()
+
+
 def _article_id(ctx: Context, title: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "article"
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower().removeprefix("how to fix:")).strip("-")[:60] or "article"
     candidate, n = slug, 2
     while ctx.session.get(KbArticle, candidate) is not None:
         candidate, n = f"{slug}-{n}", n + 1

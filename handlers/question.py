@@ -2,25 +2,58 @@
 
 Every question is recorded with what became of it (answered, confirmed helpful, not helpful, escalated),
 which is what the digest's deflection figures and the knowledge-gap list are made from. Only the
-"That solved it" button confirms an answer; silence proves nothing.
+"That solved it" button confirms an answer; silence proves nothing. Each verdict on each article offered
+is a vote (kb_votes): rejecting a first and a next-best article is two "not helpful" votes.
+
+A message about a safety hazard (fire, smoke, sparks, a swollen battery…) never gets an article: the
+person is told to get away from it and call for help, and an urgent ticket is opened (`report_hazard`).
+
+"Open a ticket" leaves the question's id in the new-ticket flow's data (`kb_question_id`); the flow links
+the ticket to it (`insights.link_ticket`) once the ticket exists. The phrasing a retracted
+confirmation taught is ignored by the knowledge service from then on.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.clock import now
 from bot.messages import Button
-from bot.store.models import KbExample, KbQuestion
-from handlers import new_ticket
+from bot.store.models import KbExample, KbQuestion, KbVote
+from handlers import new_ticket, tickets
 from handlers.context import Context
 from handlers.registry import action
+from kb.intent.guards import is_safety_hazard
 
 PASSAGE_LIMIT = 700
+# A button label typed as text acts on the person's latest answer if it is this recent.
+STALE_BUTTON_WINDOW = timedelta(hours=1)
+_BUTTON_LABELS = {
+    "that solved it": "kb.solved",
+    "solved": "kb.solved",
+    "not what i need": "kb.unhelpful",
+    "open a ticket": "kb.escalate",
+    "no thanks": "kb.decline",
+}
+HAZARD_REPLY = (
+    "⚠️ That sounds like a safety hazard. Don't touch or use the device: if it is safe to do so, unplug it "
+    "at the wall, then step away. If there is fire, smoke or a burning smell, raise the alarm and call "
+    "emergency services and facilities now. I'm opening an urgent ticket so IT follows up."
+)
 
 
 def answer(ctx: Context, text: str) -> None:
     """Look the question up; answer with the best article, or offer a ticket."""
+    if is_safety_hazard(text):
+        report_hazard(ctx, text)
+        return
+    if _typed_button(ctx, text):
+        return
     question = KbQuestion(
         person_email=ctx.speaker.email,
         text=text.strip(),
@@ -38,6 +71,12 @@ def answer(ctx: Context, text: str) -> None:
     _present(ctx, question, result.answer, first=True)
 
 
+def report_hazard(ctx: Context, text: str) -> None:
+    """Safety first: no article, clear instructions, an urgent ticket opened at once."""
+    ticket = tickets.open_ticket(ctx, problem=text.strip(), urgent=True, category="safety")
+    ctx.reply(f"{HAZARD_REPLY} Ticket #{ticket.id} is open as urgent.", ticket=ticket.id)
+
+
 @action("kb.solved")
 def on_solved(ctx: Context, argument: str) -> None:
     question = _own_question(ctx, argument)
@@ -47,8 +86,8 @@ def on_solved(ctx: Context, argument: str) -> None:
         ctx.reply("Thanks, already noted.")
         return
     question.outcome, question.updated_at = "helpful", now()
-    # A confirmed phrasing teaches the article a new way people ask for it.
-    ctx.session.add(KbExample(article_id=question.article_id, text=question.text, created_at=now()))
+    _vote(ctx, question, "helpful")
+    _teach(ctx.session, question)
     ctx.reply("Great, glad that helped! Anything else?")
 
 
@@ -57,10 +96,12 @@ def on_unhelpful(ctx: Context, argument: str) -> None:
     question = _own_question(ctx, argument)
     if question is None or question.article_id is None:
         return
-    if question.outcome not in ("answered", "not_helpful"):
+    if question.outcome != "answered":
         ctx.reply("Noted.")
         return
     question.outcome, question.updated_at = "not_helpful", now()
+    _vote(ctx, question, "not_helpful")
+    # The next-best article must clear a stricter bar (kb.search: second choices are right less often).
     result = ctx.services.knowledge(ctx.session).search(
         question.text, exclude=frozenset(question.tried_articles)
     )
@@ -77,11 +118,18 @@ def on_escalate(ctx: Context, argument: str) -> None:
         return
     question.outcome, question.updated_at = "escalated", now()
     new_ticket.start(ctx, problem=question.text, category="question", transcript=_transcript(question))
+    ctx.state.data["kb_question_id"] = question.id  # for link_ticket, once the ticket exists
 
 
 @action("kb.decline")
 def on_decline(ctx: Context, _: str) -> None:
     ctx.reply("OK. If you change your mind, just ask again or say 'talk to a human'.")
+
+
+# --- for the ticket side -----------------------------------------------------------------------------
+
+
+# --- helpers ----------------------------------------------------------------------------------------
 
 
 def _present(ctx: Context, question: KbQuestion, hit: Any, *, first: bool) -> None:
@@ -112,12 +160,74 @@ def _offer_ticket(ctx: Context, question: KbQuestion, lead: str) -> None:
     )
 
 
+def _vote(ctx: Context, question: KbQuestion, verdict: str) -> None:
+    """One vote per (question, article): pressing twice changes nothing."""
+    assert question.article_id is not None
+    existing = ctx.session.scalars(
+        select(KbVote).where(KbVote.question_id == question.id, KbVote.article_id == question.article_id)
+    ).first()
+    if existing is None:
+        ctx.session.add(
+            KbVote(
+                question_id=question.id,
+                article_id=question.article_id,
+                person_email=ctx.speaker.email,
+                verdict=verdict,
+                created_at=now(),
+            )
+        )
+
+
+def _teach(session: Session, question: KbQuestion) -> None:
+    """A confirmed phrasing teaches the article a new way people ask for it — once per wording."""
+    assert question.article_id is not None
+    wording = _wording(question.text)
+    known = session.scalars(select(KbExample.text).where(KbExample.article_id == question.article_id))
+    if wording and all(_wording(text) != wording for text in known):
+        session.add(
+            KbExample(
+                article_id=question.article_id, text=question.text, question_id=question.id, created_at=now()
+            )
+        )
+
+
+def _typed_button(ctx: Context, text: str) -> bool:
+    """A button label typed as text ("Not what I need") is not a question: it acts on the person's latest
+    answer when there is a recent one, and is never recorded as a knowledge gap."""
+    name = _BUTTON_LABELS.get(_wording(text))
+    if name is None:
+        return False
+    latest = ctx.session.scalars(
+        select(KbQuestion)
+        .where(KbQuestion.person_email == ctx.speaker.email)
+        .order_by(KbQuestion.id.desc())
+        .limit(1)
+    ).first()
+    if latest is None or now() - latest.updated_at > STALE_BUTTON_WINDOW or not _button_applies(name, latest):
+        ctx.reply("Those buttons have expired. What do you need? Ask me in your own words.")
+        return True
+    {"kb.solved": on_solved, "kb.unhelpful": on_unhelpful, "kb.escalate": on_escalate}[name](
+        ctx, str(latest.id)
+    )
+    return True
+
+
+def _button_applies(name: str, question: KbQuestion) -> bool:
+    if name in ("kb.solved", "kb.unhelpful"):
+        return question.outcome == "answered"
+    return name == "kb.escalate" and question.outcome in ("unanswered", "not_helpful")
+
+
 def _own_question(ctx: Context, argument: str) -> KbQuestion | None:
     question = ctx.session.get(KbQuestion, int(argument)) if argument.isdigit() else None
     if question is None or question.person_email != ctx.speaker.email:
         ctx.reply("I can't find that question any more. Ask me again?")
         return None
     return question
+
+
+def _wording(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower().replace("'", "").replace("’", "")))
 
 
 def _transcript(question: KbQuestion) -> str:

@@ -6,14 +6,17 @@ Handler modules register themselves with the decorators; `handlers.router` impor
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from handlers.context import Context
 
 ActionHandler = Callable[[Context, str], None]
 TextHandler = Callable[[Context, str], None]
+EndHandler = Callable[[Context, dict[str, Any]], None]
 
 _actions: dict[str, ActionHandler] = {}
 _flows: dict[str, TextHandler] = {}
+_ends: dict[str, EndHandler] = {}
 
 
 def action(name: str) -> Callable[[ActionHandler], ActionHandler]:
@@ -34,6 +37,22 @@ def flow(name: str) -> Callable[[TextHandler], TextHandler]:
         return handler
 
     return register
+
+
+def on_end(name: str) -> Callable[[EndHandler], EndHandler]:
+    """Register what to tidy when a person leaves flow `name` in any way: finished, "cancel", another flow
+    started, or timed out. The handler gets the flow's last data; the engine calls it in the same
+    transaction, so e.g. a request the person walked away from cannot be approved afterwards."""
+
+    def register(handler: EndHandler) -> EndHandler:
+        _ends[name] = handler
+        return handler
+
+    return register
+
+
+def end_handler(name: str) -> EndHandler | None:
+    return _ends.get(name)
 
 
 def action_handler(name: str) -> ActionHandler | None:

@@ -20,28 +20,35 @@ def show_my_tickets(ctx: Context) -> None:
     ctx.reply("Your tickets:\n" + "\n".join(tickets.status_line(t) for t in mine))
 
 
-def relay_follow_up(ctx: Context, ticket_id: int, text: str) -> bool:
-    """Add the speaker's message to their ticket. False (and focus dropped) when the ticket is done."""
+def relay_follow_up(ctx: Context, ticket_id: int, text: str, *, remind: bool = False) -> bool:
+    """Add the speaker's message to their ticket. False (and focus dropped) when the ticket is done.
+
+    `remind`: the message may be meant for the bot, not the ticket — say how to stop relaying.
+    """
     try:
         ticket = tickets.requester_message(ctx, ticket_id, text)
     except TicketError:
-        ctx.state.thread_ticket_id = None
+        if ctx.state.thread_ticket_id == ticket_id:
+            ctx.state.thread_ticket_id = None
         return False
-    who = tickets.display_name(ctx, ticket.assignee_email) if ticket.assignee_email else "the service desk"
-    ctx.reply(
-        f"Added to ticket #{ticket.id}; {who} will see it. (Say 'new' to ask me something else.)",
-        ticket=ticket.id,
-    )
+    who = _handler_of(ctx, ticket)
+    hint = f" Not about this ticket? Say 'done with #{ticket.id}', then ask me again." if remind else ""
+    ctx.reply(f"Added to ticket #{ticket.id}; {who} will see it.{hint}", ticket=ticket.id)
     return True
 
 
 @action("ticket.answer")
 def on_answer(ctx: Context, argument: str) -> None:
-    if not argument.isdigit():
-        ctx.reply("That button does not name a ticket.")
-        return
-    ctx.state.start(FOLLOW_UP, "text", ticket_id=int(argument))
-    ctx.reply(f"What would you like to add to ticket #{argument}?", [Button("follow_up.cancel", "Cancel")])
+    def ask() -> None:
+        ticket = tickets.get(ctx.session, tickets.parse_id(argument))
+        if ticket.requester_email != ctx.speaker.email:
+            raise TicketError(f"Ticket #{ticket.id} is not one of yours.")
+        ctx.state.start(FOLLOW_UP, "text", ticket_id=ticket.id)
+        ctx.reply(
+            f"What would you like to add to ticket #{ticket.id}?", [Button("follow_up.cancel", "Cancel")]
+        )
+
+    tickets.guarded(ctx, ask)
 
 
 @flow(FOLLOW_UP)
@@ -62,38 +69,39 @@ def on_follow_up_cancel(ctx: Context, _: str) -> None:
 @action("ticket.solved")
 def on_solved(ctx: Context, argument: str) -> None:
     """The requester says it is fixed: tell the technician, who resolves it with the real resolution."""
-    if argument.isdigit():
-        tickets.guarded(
-            ctx, lambda: tickets.requester_message(ctx, int(argument), "The requester says it's solved.")
-        )
-        ctx.reply(f"Thanks! I told the technician; they'll close ticket #{argument}.", ticket=int(argument))
+
+    def tell() -> None:
+        ticket = tickets.requester_message(ctx, tickets.parse_id(argument), "The requester says it's solved.")
+        ctx.reply(f"Thanks! I told the technician; they'll close ticket #{ticket.id}.", ticket=ticket.id)
+
+    tickets.guarded(ctx, tell)  # someone else's ticket, or a closed one: only the refusal, no thanks
 
 
 @action("ticket.rate")
 def on_rate(ctx: Context, argument: str) -> None:
     ticket_ref, _, score = argument.partition(":")
-    if not (ticket_ref.isdigit() and score.isdigit()):
+    if not (ticket_ref.isdigit() and score.isdigit() and len(score) == 1):
         ctx.reply("That rating button is broken; please rate again from the ticket message.")
         return
-    try:
-        tickets.rate(ctx, int(ticket_ref), int(score))
-    except TicketError as error:
-        ctx.reply(str(error))
-        return
-    ctx.state.start(RATING_COMMENT, "text", ticket_id=int(ticket_ref))
-    ctx.reply(
-        f"Thanks for rating ticket #{ticket_ref} {score}/5. Anything you'd like to add? (optional)",
-        [Button("rating_comment.skip", "No comment")],
-        ticket=int(ticket_ref),
-    )
+
+    def rate() -> None:
+        ticket = tickets.rate(ctx, tickets.parse_id(ticket_ref), int(score))
+        ctx.state.start(RATING_COMMENT, "text", ticket_id=ticket.id)
+        ctx.reply(
+            f"Thanks for rating ticket #{ticket.id} {score}/5. Anything you'd like to add? (optional)",
+            [Button("rating_comment.skip", "No comment")],
+            ticket=ticket.id,
+        )
+
+    tickets.guarded(ctx, rate)
 
 
 @flow(RATING_COMMENT)
 def on_rating_comment(ctx: Context, text: str) -> None:
     ticket_id = int(ctx.state.data["ticket_id"])
     ctx.state.end()
-    tickets.guarded(ctx, lambda: tickets.add_rating_comment(ctx, ticket_id, text))
-    ctx.reply("Thanks, your comment is on the ticket.", ticket=ticket_id)
+    if tickets.guarded(ctx, lambda: tickets.add_rating_comment(ctx, ticket_id, text)):
+        ctx.reply("Thanks, your comment is on the ticket.", ticket=ticket_id)
 
 
 @action("rating_comment.skip")
@@ -105,14 +113,27 @@ def on_rating_skip(ctx: Context, _: str) -> None:
 
 @action("ticket.reopen")
 def on_reopen(ctx: Context, argument: str) -> None:
-    if argument.isdigit():
-        reopen(ctx, int(argument), "")
+    reopen(ctx, argument, "")
 
 
-def reopen(ctx: Context, ticket_id: int, reason: str) -> None:
-    try:
-        tickets.reopen(ctx, ticket_id, reason or "not fixed yet")
-    except TicketError as error:
-        ctx.reply(str(error))
-        return
-    ctx.reply(f"Ticket #{ticket_id} is open again; the technician has been told.", ticket=ticket_id)
+def reopen(ctx: Context, ticket_ref: str, reason: str) -> None:
+    """ "reopen 12 it flickers again": reopen a done ticket; on one still open, the reason is a follow-up."""
+
+    def run() -> None:
+        ticket = tickets.get(ctx.session, tickets.parse_id(ticket_ref))
+        if reason and ticket.status in tickets.OPEN_STATUSES and ticket.requester_email == ctx.speaker.email:
+            tickets.requester_message(ctx, ticket.id, reason)
+            ctx.reply(
+                f"Ticket #{ticket.id} is still open, so I added what you said to it; "
+                f"{_handler_of(ctx, ticket)} will see it.",
+                ticket=ticket.id,
+            )
+            return
+        tickets.reopen(ctx, ticket.id, reason or "not fixed yet")
+        ctx.reply(f"Ticket #{ticket.id} is open again; the technician has been told.", ticket=ticket.id)
+
+    tickets.guarded(ctx, run)
+
+
+def _handler_of(ctx: Context, ticket: tickets.Ticket) -> str:
+    return tickets.display_name(ctx, ticket.assignee_email) if ticket.assignee_email else "the service desk"

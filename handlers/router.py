@@ -1,6 +1,10 @@
 """Where an inbound event goes: a button to its handler; a message to the flow the person is in, a
 technician command, the ticket they are following, or — by intent — a flow, and otherwise the
 knowledge base (which offers a ticket when it has no answer).
+
+A person following a ticket (a technician wrote to them) still gets what they clearly ask for — a
+reset, an unlock, a person, their tickets, a new ticket; everything else goes to the ticket, with a
+reminder of how to leave it when the message looks like a new question.
 """
 
 from __future__ import annotations
@@ -8,9 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from handlers import account, new_ticket, publish, question, requester, technician
+from bot import logs
+from handlers import account, conversations, new_ticket, publish, question, requester, technician
 from handlers.context import Context
 from handlers.registry import action_handler, flow_handler
+from kb.intent.guards import is_safety_hazard
 
 _REGISTERED = (publish,)  # modules that only register buttons and flows
 
@@ -25,14 +31,45 @@ _CANCEL = {"cancel", "stop", "never mind", "nevermind", "new", "menu", "start ov
 _HELP = {"help", "?", "what can you do", "commands"}
 _MY_TICKETS = re.compile(r"^\s*(my tickets|tickets|status)\s*$", re.I)
 _REOPEN = re.compile(r"^\s*reopen\s+#?(\d+)\s*(.*)$", re.I | re.S)
+_NEW_TICKET = re.compile(
+    r"^\s*((open|create|start|raise) )?(a )?(new|another) (ticket|request)\s*[.!]?$", re.I
+)
+# "done with #12", "done with the ticket" — but a bare "done" may answer the technician ("I restarted it").
+_LEAVE_THREAD = re.compile(
+    r"^\s*(i'?m )?(done|finished) with (((the|this|that|my) )?ticket|#?(?P<id>\d+)|ticket #?(?P<n>\d+))"
+    r"\s*[.!]?$",
+    re.I,
+)
+# Intents that win over relaying to a followed ticket: the person plainly wants something else.
+_CLEAR_INTENTS = {"reset_password", "unlock_account", "talk_to_human", "ticket_status"}
+# A followed ticket gets the message, but one that reads like a new question earns a reminder.
+_QUESTION = re.compile(r"\?\s*$|^\s*(how|what|where|why|when|who|can|could|is|are|do|does|should)\b", re.I)
 
 
 def dispatch(ctx: Context) -> None:
     inbound = ctx.inbound
+    logs.bind(conversation=ctx.state.conversation_id)
+    typing_a_code = ctx.state.flow == account.FLOW  # verification codes are typed in this flow
     if inbound.action is not None:
         _press(ctx, inbound.action)
     else:
         _message(ctx, inbound.text.strip())
+    _remember(ctx, secret=typing_a_code)
+
+
+def _remember(ctx: Context, *, secret: bool) -> None:
+    """Keep this turn for a later ticket's transcript (bounded; secrets only as a placeholder)."""
+    said = ctx.inbound.text if ctx.inbound.action is None else _pressed_label(ctx)
+    if said:
+        conversations.remember(ctx.state, ctx.speaker.name, said, secret=secret)
+    mine = [reply for reply in ctx.outbox.replies if reply.to == ctx.speaker.email]
+    conversations.remember_replies(ctx.state, mine)
+
+
+def _pressed_label(ctx: Context) -> str:
+    # Only the label is worth keeping ("Not what I need"); ids are internal.
+    label = conversations.pressed_label(ctx.state, ctx.inbound.action or "")
+    return f"(pressed {label})" if label else ""
 
 
 def _press(ctx: Context, button_id: str) -> None:
@@ -55,19 +92,55 @@ def _message(ctx: Context, text: str) -> None:
     if lowered in _HELP:
         ctx.reply(help_text(ctx))
         return
+    if is_safety_hazard(text):  # safety first, whatever flow or ticket the person is in
+        ctx.state.end()
+        question.report_hazard(ctx, text)
+        return
     if ctx.inbound.thread_ticket is not None and _thread_message(ctx, ctx.inbound.thread_ticket, text):
         return
     in_flow = flow_handler(ctx.state.flow) if ctx.state.flow else None
     if in_flow is not None:
         in_flow(ctx, text)
         return
+    if _leave_thread(ctx, text):
+        return
     if ctx.speaker.is_technician and technician.try_command(ctx, text):
+        return
+    if technician.refuse_unverified(ctx, text):
         return
     if _requester_command(ctx, text):
         return
-    if ctx.state.thread_ticket_id and requester.relay_follow_up(ctx, ctx.state.thread_ticket_id, text):
+    intent, _confidence = ctx.services.classify(text)
+    following = ctx.state.thread_ticket_id
+    if following and intent not in _CLEAR_INTENTS and _relay(ctx, following, text, intent):
         return
-    _by_intent(ctx, text)
+    _by_intent(ctx, text, intent)
+
+
+def _relay(ctx: Context, ticket_id: int, text: str, intent: str | None) -> bool:
+    """A plain follow-up goes to the followed ticket; a message that may be a new question goes there too,
+    but the person is told how to stop that."""
+    ambiguous = intent not in (None, "smalltalk") or bool(_QUESTION.search(text))
+    return requester.relay_follow_up(ctx, ticket_id, text, remind=ambiguous)
+
+
+def _leave_thread(ctx: Context, text: str) -> bool:
+    """ "done with #12": stop relaying to the ticket (it stays open)."""
+    match = _LEAVE_THREAD.match(text)
+    following = ctx.state.thread_ticket_id
+    named = (match["id"] or match["n"]) if match else None
+    if match is None or (following is None and named is None):
+        return False
+    if following is None or (named is not None and named != str(following)):
+        ctx.reply(f"I'm not passing your messages to ticket #{named} anyway. What can I help you with?")
+        return True
+    ctx.state.thread_ticket_id = None
+    ctx.reply(
+        f"OK, I'll stop passing your messages to ticket #{following}; it stays open, and you'll still "
+        "hear about every update. What can I help you with?",
+        ticket=following,
+    )
+    return True
 
 
 def _thread_message(ctx: Context, ticket_id: int, text: str) -> bool:
@@ -83,13 +156,15 @@ def _requester_command(ctx: Context, text: str) -> bool:
         return True
     reopen = _REOPEN.match(text)
     if reopen:
-        requester.reopen(ctx, int(reopen[1]), reopen[2].strip())
+        requester.reopen(ctx, reopen[1], reopen[2].strip())
+        return True
+    if _NEW_TICKET.match(text):
+        new_ticket.start(ctx, category="human")
         return True
     return False
 
 
-def _by_intent(ctx: Context, text: str) -> None:
-    intent, _confidence = ctx.services.classify(text)
+def _by_intent(ctx: Context, text: str, intent: str | None) -> None:
     if intent in intent_handlers:
         intent_handlers[intent](ctx, text)
     elif intent == "smalltalk":
@@ -120,8 +195,9 @@ def help_text(ctx: Context) -> str:
         "I'm the IT service desk bot. Tell me what you need in your own words, for example:",
         '• a question — "how do I connect to the VPN?"',
         '• "I forgot my password" or "I\'m locked out"',
-        '• "talk to a human" — I\'ll open a ticket',
+        '• "talk to a human" or "new ticket" — I\'ll open a ticket',
         '• "my tickets" — the status of your tickets; "reopen 12" if something came back',
+        '• "done with #12" — stop passing your messages to ticket 12',
         '• "cancel" — drop what we were doing',
     ]
     if ctx.speaker.is_technician:

@@ -27,24 +27,27 @@ _COMPOSE_PROMPTS = {
 }
 
 
+QUEUE_PAGE = 20
+
+
 def show_queue(ctx: Context) -> None:
-    open_tickets = tickets.queue(ctx.session)
+    open_tickets = tickets.queue(ctx.session, limit=QUEUE_PAGE)
     if not open_tickets:
         ctx.reply("The queue is empty. Nice.")
         return
-    lines = [
-        f"{'🔴 ' if t.urgent else ''}{tickets.status_line(t)} — {t.requester_name}" for t in open_tickets
-    ]
+    total = tickets.count_open(ctx.session)
+    shown = f" (showing {len(open_tickets)})" if total > len(open_tickets) else ""
     buttons = [_first_button(t) for t in open_tickets[:5]]
-    ctx.reply(f"Open tickets ({len(open_tickets)}), unclaimed urgent first:\n" + "\n".join(lines), buttons)
+    ctx.reply(
+        f"Open tickets: {total}{shown}, unclaimed urgent first:\n"
+        + "\n".join(tickets.queue_line(t) for t in open_tickets),
+        buttons,
+    )
 
 
 def show(ctx: Context, ticket_id: int) -> None:
     ticket = tickets.get(ctx.session, ticket_id)
-    history = [
-        f"{e.at:%m-%d %H:%M} {e.actor_email} {e.kind}{': ' + e.text if e.text else ''}"
-        for e in ticket.events[-8:]
-    ]
+    history = [tickets.event_line(e) for e in ticket.events[-8:]]
     ctx.reply(
         "History:\n" + "\n".join(history),
         tickets.technician_buttons(ticket),
@@ -76,7 +79,21 @@ def try_command(ctx: Context, text: str) -> bool:
     if not match or match["verb"].lower() not in _COMMANDS:
         return False
     run = _COMMANDS[match["verb"].lower()]
-    tickets.guarded(ctx, lambda: run(ctx, int(match["id"]), match["rest"].strip()))
+    tickets.guarded(ctx, lambda: run(ctx, tickets.parse_id(match["id"]), match["rest"].strip()))
+    return True
+
+
+def refuse_unverified(ctx: Context, text: str) -> bool:
+    """A technician command from someone whose role the directory cannot confirm now: say so, rather than
+    treat "claim 1" as a question for the knowledge base."""
+    if not tickets.role_unverifiable(ctx):
+        return False
+    match = _COMMAND.match(text)
+    verb = match["verb"].lower() if match else text.strip().lower()
+    # "close" and "reopen" are the requester's words too; those go on to the requester's side.
+    if verb not in (_COMMANDS.keys() - {"close", "reopen"}) | {"queue", "q"}:
+        return False
+    ctx.reply(tickets.ROLE_UNVERIFIED)
     return True
 
 
@@ -228,13 +245,14 @@ def _technician_action(verb: str) -> Callable[[Context, str], None]:
 
     def handle(ctx: Context, argument: str) -> None:
         if not ctx.speaker.is_technician:
-            ctx.reply("Only service desk technicians can do that.")
+            refused = tickets.ROLE_UNVERIFIED if tickets.role_unverifiable(ctx) else None
+            ctx.reply(refused or "Only service desk technicians can do that.")
             return
         ticket_ref, _, extra = argument.partition(":")
         if not ticket_ref.isdigit():
             ctx.reply("That button does not name a ticket.")
             return
-        tickets.guarded(ctx, lambda: _COMMANDS[verb](ctx, int(ticket_ref), extra))
+        tickets.guarded(ctx, lambda: _COMMANDS[verb](ctx, tickets.parse_id(ticket_ref), extra))
 
     return handle
 

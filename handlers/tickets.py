@@ -1,15 +1,17 @@
 """Tickets as the service desk works them: open, claim, relay, note, flag, resolve, rate, reopen.
 
-Each operation changes the ticket, appends an event to its history, and tells the requester and the
-assignee (in chat, and by email when SMTP is configured) — except whoever made the change.
+Each operation changes the ticket, appends an event to its history, and tells the people concerned —
+the requester, the assignee, a previous assignee — through `notify`, in chat and by email, never the
+person who made the change.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import case, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from bot import logs
@@ -28,16 +30,51 @@ STATUS_WORDS = {
     "resolved": "resolved",
     "closed": "closed",
 }
+# The same statuses as the service desk says them in its queue.
+TECHNICIAN_STATUS_WORDS = {
+    "new": "unclaimed",
+    "claimed": "claimed",
+    "waiting": "waiting on the requester",
+    "resolved": "resolved",
+    "closed": "closed",
+}
 # Why a ticket will take longer, in words the requester understands.
 FLAGS = {
     "needs_budget": "it needs budget approval, which usually adds a few days",
     "needs_approval": "it needs someone's approval before we can go ahead",
 }
+FLAGS_CLEARED = {
+    "needs_budget": "the budget approval it was waiting for is no longer holding it up",
+    "needs_approval": "the approval it was waiting for is no longer holding it up",
+}
+# What the directory said about the requester, as the triage card puts it.
+DIRECTORY_WORDS = {
+    "not_found": "not found in the directory",
+    "unavailable": "not checked: the directory was unavailable",
+}
 SUBJECT_LENGTH = 80
+# Ticket ids are database integers (PostgreSQL's are 32-bit): a larger number names no ticket, and
+# must not reach the database, where it would fail as an overflow instead of "no such ticket".
+MAX_TICKET_ID = 2**31 - 1
+ROLE_UNVERIFIED = (
+    "I can't reach the company directory right now, so I can't verify your technician role. "
+    "Please try again in a few minutes."
+)
 
 
 class TicketError(Exception):
     """An operation that cannot be done; the message is shown to the person as it is."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What one person is told about a ticket update (`email` when the email should say it differently)."""
+
+    to: str | None
+    text: str
+    buttons: Sequence[Button] = ()
+    card: Card | None = None
+    email: str = ""
 
 
 def open_ticket(
@@ -58,6 +95,7 @@ def open_ticket(
         requester_department=profile.department if profile else "",
         requester_location=profile.location if profile else "",
         requester_manager=(profile.manager_email or "") if profile else "",
+        requester_directory=_directory_status(ctx),
         transcript=transcript,
         flags=[],
         created_at=moment,
@@ -66,8 +104,14 @@ def open_ticket(
     ctx.session.add(ticket)
     ctx.session.flush()
     _record(ctx, ticket, "created", problem, {"urgent": urgent, "category": category})
+    unknown = (
+        f" ({DIRECTORY_WORDS[ticket.requester_directory]})"
+        if ticket.requester_directory in DIRECTORY_WORDS
+        else ""
+    )
     ctx.triage(
-        f"{'URGENT ' if urgent else ''}ticket #{ticket.id} from {ticket.requester_name}: {ticket.subject}",
+        f"{'URGENT ' if urgent else ''}ticket #{ticket.id} from {ticket.requester_name}{unknown}: "
+        f"{ticket.subject}",
         [
             Button(f"ticket.claim:{ticket.id}", "Claim", "primary"),
             Button(f"ticket.show:{ticket.id}", "Details"),
@@ -75,6 +119,7 @@ def open_ticket(
         card=ticket_card(ticket),
         ticket=ticket.id,
     )
+    # The requester made this change, but the email is their receipt with the ticket number.
     ctx.email(
         ticket.requester_email,
         _mail_subject(ticket),
@@ -84,10 +129,22 @@ def open_ticket(
     return ticket
 
 
+def parse_id(text: str) -> int:
+    """A ticket number as typed or carried by a button ("12", "#12"); TicketError when it names none."""
+    digits = text.strip().removeprefix("#")
+    if not digits.isdigit():
+        raise TicketError(f"'{_shorten(text, 20)}' is not a ticket number.")
+    if len(digits) > len(str(MAX_TICKET_ID)) or not 1 <= int(digits) <= MAX_TICKET_ID:
+        raise TicketError(f"There is no ticket #{_shorten(digits, 30)}.")
+    return int(digits)
+
+
 def get(session: Session, ticket_id: int) -> Ticket:
+    _check_id(ticket_id)
     ticket = session.get(Ticket, ticket_id)
     if ticket is None:
         raise TicketError(f"There is no ticket #{ticket_id}.")
+    logs.bind(ticket=ticket.id)
     return ticket
 
 
@@ -105,6 +162,11 @@ def queue(session: Session, limit: int = 20, include_done: bool = False) -> list
     return list(session.scalars(statement))
 
 
+def count_open(session: Session) -> int:
+    statement = select(func.count()).select_from(Ticket).where(Ticket.status.in_(OPEN_STATUSES))
+    return int(session.scalar(statement) or 0)
+
+
 def tickets_of(session: Session, email: str, limit: int = 10) -> list[Ticket]:
     is_open = case((Ticket.status.in_(OPEN_STATUSES), 0), else_=1)
     statement = (
@@ -119,6 +181,7 @@ def tickets_of(session: Session, email: str, limit: int = 10) -> list[Ticket]:
 def claim(ctx: Context, ticket_id: int) -> Ticket:
     """Take an unclaimed ticket. The first claim wins, atomically; the second is told who has it."""
     _require_technician(ctx)
+    _check_id(ticket_id)
     moment = now()
     claimed = ctx.session.execute(
         update(Ticket)
@@ -137,7 +200,9 @@ def claim(ctx: Context, ticket_id: int) -> Ticket:
             )
         raise TicketError(f"Ticket #{ticket_id} is {ticket.status}; reopen it first.")
     _record(ctx, ticket, "claimed")
-    _notify(ctx, ticket, f"{ctx.speaker.name} is now working on your ticket #{ticket.id}.")
+    notify(
+        ctx, ticket, _to_requester(ticket, f"{ctx.speaker.name} is now working on your ticket #{ticket.id}.")
+    )
     return ticket
 
 
@@ -146,6 +211,15 @@ def unclaim(ctx: Context, ticket_id: int) -> Ticket:
     ticket.assignee_email = None
     ticket.status = "new"
     _record(ctx, ticket, "unclaimed")
+    notify(
+        ctx,
+        ticket,
+        _to_requester(
+            ticket,
+            f"{ctx.speaker.name} is no longer working on your ticket #{ticket.id}; "
+            "it's back in the queue and the next free technician will pick it up.",
+        ),
+    )
     ctx.triage(
         f"Ticket #{ticket.id} is back in the queue: {ticket.subject}",
         [Button(f"ticket.claim:{ticket.id}", "Claim", "primary")],
@@ -161,22 +235,24 @@ def reassign(ctx: Context, ticket_id: int, to_email: str) -> Ticket:
     if not _is_technician_email(ctx, to_email):
         raise TicketError(f"{to_email} is not a technician, so I can't assign the ticket to them.")
     previous = ticket.assignee_email
+    if previous == to_email:
+        raise TicketError(f"Ticket #{ticket_id} is already assigned to {display_name(ctx, to_email)}.")
     ticket.assignee_email = to_email
     ticket.status = "claimed"
     ticket.claimed_at = now()
     _record(ctx, ticket, "reassigned", "", {"from": previous, "to": to_email})
-    ctx.send(
-        to_email,
-        f"{ctx.speaker.name} assigned ticket #{ticket.id} to you: {ticket.subject}",
-        technician_buttons(ticket),
-        card=ticket_card(ticket),
-        ticket=ticket.id,
-    )
-    _notify(
+    new_name = display_name(ctx, to_email)
+    notify(
         ctx,
         ticket,
-        f"{display_name(ctx, to_email)} is now working on your ticket #{ticket.id}.",
-        assignee=False,
+        Notice(
+            to_email,
+            f"{ctx.speaker.name} assigned ticket #{ticket.id} to you: {ticket.subject}",
+            technician_buttons(ticket),
+            ticket_card(ticket),
+        ),
+        Notice(previous, f"{ctx.speaker.name} reassigned ticket #{ticket.id} from you to {new_name}."),
+        _to_requester(ticket, f"{new_name} is now working on your ticket #{ticket.id}."),
     )
     return ticket
 
@@ -189,17 +265,25 @@ def reply_to_requester(ctx: Context, ticket_id: int, text: str) -> Ticket:
         ticket.assignee_email, ticket.status, ticket.claimed_at = ctx.speaker.email, "claimed", now()
         _record(ctx, ticket, "claimed")
     _record(ctx, ticket, "message_to_requester", text)
-    conversations.follow_ticket(ctx.session, ticket.requester_email, ticket.id)
-    ctx.send(
-        ticket.requester_email,
-        f"{ctx.speaker.name} (IT) about ticket #{ticket.id}: {text}",
-        [Button(f"ticket.answer:{ticket.id}", "Reply"), Button(f"ticket.solved:{ticket.id}", "It's solved")],
-        ticket=ticket.id,
+    how = (
+        f"\n(I'll pass your next messages on to them; say 'done with #{ticket.id}' when you're finished.)"
+        if _follow(ctx, ticket)
+        else ""
     )
-    ctx.email(
-        ticket.requester_email,
-        _mail_subject(ticket),
-        f"{ctx.speaker.name} wrote:\n\n{text}\n\nAnswer in chat with the bot; your reply goes to the ticket.",
+    notify(
+        ctx,
+        ticket,
+        _to_requester(
+            ticket,
+            f"{ctx.speaker.name} (IT) about ticket #{ticket.id}: {text}{how}",
+            [
+                Button(f"ticket.answer:{ticket.id}", "Reply"),
+                Button(f"ticket.solved:{ticket.id}", "It's solved"),
+            ],
+            email=f"{ctx.speaker.name} wrote:\n\n{text}\n\n"
+            "Answer in chat with the bot; your reply goes to the ticket.",
+        ),
+        _to_assignee(ticket, f"{ctx.speaker.name} wrote to the requester of #{ticket.id}: {text}"),
     )
     return ticket
 
@@ -215,13 +299,19 @@ def requester_message(ctx: Context, ticket_id: int, text: str) -> Ticket:
         ticket.status = "claimed"
     _record(ctx, ticket, "message_from_requester", text)
     if ticket.assignee_email:
-        ctx.send(
-            ticket.assignee_email,
-            f"{ticket.requester_name} on ticket #{ticket.id}: {text}",
-            [Button(f"ticket.reply:{ticket.id}", "Reply"), Button(f"ticket.resolve:{ticket.id}", "Resolve")],
-            ticket=ticket.id,
+        notify(
+            ctx,
+            ticket,
+            _to_assignee(
+                ticket,
+                f"{ticket.requester_name} on ticket #{ticket.id}: {text}",
+                [
+                    Button(f"ticket.reply:{ticket.id}", "Reply"),
+                    Button(f"ticket.resolve:{ticket.id}", "Resolve"),
+                ],
+                email=f"{ticket.requester_name} wrote:\n\n{text}",
+            ),
         )
-        ctx.email(ticket.assignee_email, _mail_subject(ticket), f"{ticket.requester_name} wrote:\n\n{text}")
     else:
         ctx.triage(
             f"{ticket.requester_name} added to ticket #{ticket.id}: {text}",
@@ -236,6 +326,7 @@ def add_note(ctx: Context, ticket_id: int, text: str) -> Ticket:
     _require_technician(ctx)
     ticket = get(ctx.session, ticket_id)
     _record(ctx, ticket, "note", text)
+    notify(ctx, ticket, _to_assignee(ticket, f"{ctx.speaker.name} added a note to #{ticket.id}: {text}"))
     return ticket
 
 
@@ -250,7 +341,12 @@ def set_flag(ctx: Context, ticket_id: int, flag: str, on: bool = True) -> Ticket
     ticket.flags = flags
     _record(ctx, ticket, "flag_set" if on else "flag_cleared", flag)
     if on:
-        _notify(ctx, ticket, f"Your ticket #{ticket.id} will take longer: {FLAGS[flag]}.", assignee=False)
+        to_requester = f"Your ticket #{ticket.id} will take longer: {FLAGS[flag]}."
+        to_assignee = f"{ctx.speaker.name} flagged #{ticket.id} {flag}."
+    else:
+        to_requester = f"Good news about ticket #{ticket.id}: {FLAGS_CLEARED[flag]}."
+        to_assignee = f"{ctx.speaker.name} cleared the flag {flag} on #{ticket.id}."
+    notify(ctx, ticket, _to_requester(ticket, to_requester), _to_assignee(ticket, to_assignee))
     return ticket
 
 
@@ -259,12 +355,16 @@ def mark_waiting(ctx: Context, ticket_id: int) -> Ticket:
     ticket = _open(ctx, ticket_id)
     ticket.status = "waiting"
     _record(ctx, ticket, "waiting")
-    _notify(
+    _follow(ctx, ticket)  # "reply here" must hold: the requester's next message goes to the ticket
+    notify(
         ctx,
         ticket,
-        f"Ticket #{ticket.id} is waiting for your answer. Reply here and I'll pass it on.",
-        assignee=False,
-        requester_buttons=[Button(f"ticket.answer:{ticket.id}", "Reply")],
+        _to_requester(
+            ticket,
+            f"Ticket #{ticket.id} is waiting for your answer. Reply here and I'll pass it on.",
+            [Button(f"ticket.answer:{ticket.id}", "Reply")],
+        ),
+        _to_assignee(ticket, f"{ctx.speaker.name} set #{ticket.id} to waiting on the requester."),
     )
     return ticket
 
@@ -277,13 +377,17 @@ def resolve(ctx: Context, ticket_id: int, resolution: str) -> Ticket:
     ticket.status, ticket.resolution, ticket.resolved_at = "resolved", resolution.strip(), now()
     ticket.assignee_email = ticket.assignee_email or ctx.speaker.email
     _record(ctx, ticket, "resolved", resolution)
-    _notify(
+    _unfollow(ctx, ticket)
+    notify(
         ctx,
         ticket,
-        f"Ticket #{ticket.id} is resolved: {ticket.resolution}\n"
-        "How did we do? Rate the help from 1 (poor) to 5 (great).",
-        assignee=False,
-        requester_buttons=rating_buttons(ticket.id),
+        _to_requester(
+            ticket,
+            f"Ticket #{ticket.id} is resolved: {ticket.resolution}\n"
+            "How did we do? Rate the help from 1 (poor) to 5 (great).",
+            rating_buttons(ticket.id),
+        ),
+        _to_assignee(ticket, f"{ctx.speaker.name} resolved #{ticket.id}: {ticket.resolution}"),
     )
     return ticket
 
@@ -296,7 +400,8 @@ def close(ctx: Context, ticket_id: int) -> Ticket:
         raise TicketError(f"Ticket #{ticket_id} is already closed.")
     ticket.status = "closed"
     _record(ctx, ticket, "closed")
-    _notify(ctx, ticket, f"Ticket #{ticket.id} is closed.")
+    _unfollow(ctx, ticket)
+    notify(ctx, ticket, *_to_both(ticket, f"Ticket #{ticket.id} is closed."))
     return ticket
 
 
@@ -309,7 +414,9 @@ def reopen(ctx: Context, ticket_id: int, reason: str = "") -> Ticket:
     ticket.status = "claimed" if ticket.assignee_email else "new"
     ticket.resolved_at = None
     _record(ctx, ticket, "reopened", reason)
-    _notify(ctx, ticket, f"Ticket #{ticket.id} was reopened{': ' + reason if reason else ''}.")
+    notify(
+        ctx, ticket, *_to_both(ticket, f"Ticket #{ticket.id} was reopened{': ' + reason if reason else ''}.")
+    )
     if not ticket.assignee_email:
         ctx.triage(
             f"Ticket #{ticket.id} was reopened: {ticket.subject}",
@@ -332,13 +439,15 @@ def rate(ctx: Context, ticket_id: int, rating: int, comment: str = "") -> Ticket
     if comment:
         ticket.rating_comment = comment
     _record(ctx, ticket, "rated", comment, {"rating": rating})
-    if ticket.assignee_email:
-        ctx.send(
-            ticket.assignee_email,
+    notify(
+        ctx,
+        ticket,
+        _to_assignee(
+            ticket,
             f"{ticket.requester_name} rated ticket #{ticket.id} {rating}/5"
             + (f": {comment}" if comment else "."),
-            ticket=ticket.id,
-        )
+        ),
+    )
     return ticket
 
 
@@ -348,15 +457,39 @@ def add_rating_comment(ctx: Context, ticket_id: int, comment: str) -> Ticket:
         raise TicketError(f"There is no rating of yours on ticket #{ticket_id}.")
     ticket.rating_comment = comment.strip()
     _record(ctx, ticket, "rating_comment", comment)
+    notify(
+        ctx,
+        ticket,
+        _to_assignee(
+            ticket,
+            f"{ticket.requester_name} commented on their {ticket.rating}/5 rating of #{ticket.id}: "
+            f"{ticket.rating_comment}",
+        ),
+    )
     return ticket
 
 
-def guarded(ctx: Context, operation: Callable[[], object]) -> None:
-    """Run a ticket operation; a refusal becomes the reply instead of an error."""
+def guarded(ctx: Context, operation: Callable[[], object]) -> bool:
+    """Run a ticket operation; a refusal becomes the reply instead of an error. True when it succeeded."""
     try:
         operation()
     except TicketError as error:
+        log.info("ticket_refused", reason=str(error))
         ctx.reply(str(error))
+        return False
+    return True
+
+
+def notify(ctx: Context, ticket: Ticket, *notices: Notice) -> None:
+    """Every ticket update reaches people through here: in chat and by email, each person once, never
+    the person who made the change (they get the handler's own reply)."""
+    told = {ctx.speaker.email}
+    for notice in notices:
+        if not notice.to or notice.to in told:
+            continue
+        told.add(notice.to)
+        ctx.send(notice.to, notice.text, notice.buttons, card=notice.card, ticket=ticket.id)
+        ctx.email(notice.to, _mail_subject(ticket), notice.email or notice.text)
 
 
 # ---------------------------------------------------------------- presentation shared by the handlers
@@ -369,6 +502,7 @@ def ticket_card(ticket: Ticket) -> Card:
         ("Requester", f"{ticket.requester_name} <{ticket.requester_email}>"),
     ]
     details = [
+        ("Directory", DIRECTORY_WORDS.get(ticket.requester_directory, "")),
         ("Title", ticket.requester_title),
         ("Department", ticket.requester_department),
         ("Location", ticket.requester_location),
@@ -415,11 +549,38 @@ def rating_buttons(ticket_id: int) -> list[Button]:
 
 
 def status_line(ticket: Ticket) -> str:
+    """One ticket as its requester sees it in "my tickets"."""
     who = (
         f", with {ticket.assignee_email}" if ticket.assignee_email and ticket.status in OPEN_STATUSES else ""
     )
     why = "".join(f"; {FLAGS[f]}" for f in ticket.flags if f in FLAGS and ticket.status in OPEN_STATUSES)
     return f"#{ticket.id} {ticket.subject} — {STATUS_WORDS.get(ticket.status, ticket.status)}{who}{why}"
+
+
+def queue_line(ticket: Ticket) -> str:
+    """One ticket as the service desk sees it in the queue: status, assignee, flags, requester."""
+    status = TECHNICIAN_STATUS_WORDS.get(ticket.status, ticket.status)
+    if ticket.assignee_email and ticket.status in OPEN_STATUSES:
+        status += f" by {ticket.assignee_email}"
+    flags = f" [{', '.join(ticket.flags)}]" if ticket.flags else ""
+    urgent = "🔴 " if ticket.urgent else ""
+    return f"{urgent}#{ticket.id} {ticket.subject} — {status}{flags} — {ticket.requester_name}"
+
+
+def event_line(event: TicketEvent) -> str:
+    """One history entry with the details its data holds (rating, from → to, urgency)."""
+    data = event.data or {}
+    details = {
+        "created": lambda: f"{'urgent' if data.get('urgent') else 'not urgent'}, {data.get('category', '')}",
+        "rated": lambda: f"{data.get('rating')}/5",
+        "reassigned": lambda: f"{data.get('from') or 'unclaimed'} → {data.get('to')}",
+    }
+    detail = details[event.kind]() if event.kind in details else ""
+    parts = [f"{event.at:%Y-%m-%d %H:%M} {event.actor_email} {event.kind}"]
+    if detail:
+        parts.append(f"({detail.strip(', ')})")
+    line = " ".join(parts)
+    return f"{line}: {event.text}" if event.text else line
 
 
 def display_name(ctx: Context, email: str) -> str:
@@ -449,32 +610,66 @@ def _record(
     )
 
 
-def _notify(
-    ctx: Context,
-    ticket: Ticket,
-    text: str,
-    *,
-    assignee: bool = True,
-    requester_buttons: Sequence[Button] = (),
-) -> None:
-    """Tell the requester and (optionally) the assignee, never the person who made the change."""
-    if ticket.requester_email != ctx.speaker.email:
-        ctx.send(ticket.requester_email, text, requester_buttons, ticket=ticket.id)
-        ctx.email(ticket.requester_email, _mail_subject(ticket), text)
-    if assignee and ticket.assignee_email and ticket.assignee_email != ctx.speaker.email:
-        ctx.send(ticket.assignee_email, text, ticket=ticket.id)
-        ctx.email(ticket.assignee_email, _mail_subject(ticket), text)
+def _to_requester(ticket: Ticket, text: str, buttons: Sequence[Button] = (), *, email: str = "") -> Notice:
+    return Notice(ticket.requester_email, text, buttons, email=email)
+
+
+def _to_assignee(ticket: Ticket, text: str, buttons: Sequence[Button] = (), *, email: str = "") -> Notice:
+    return Notice(ticket.assignee_email, text, buttons, email=email)
+
+
+def _to_both(ticket: Ticket, text: str) -> tuple[Notice, Notice]:
+    return _to_requester(ticket, text), _to_assignee(ticket, text)
+
+
+def _follow(ctx: Context, ticket: Ticket) -> bool:
+    """The requester's next plain messages go to this ticket (a technician is talking with them).
+    True when they were not following it yet (they need to hear how relaying works)."""
+    if ticket.requester_email == ctx.speaker.email:
+        before, ctx.state.thread_ticket_id = ctx.state.thread_ticket_id, ticket.id  # saved last by the engine
+    else:
+        before = conversations.follow_ticket(ctx.session, ticket.requester_email, ticket.id)
+    return before != ticket.id
+
+
+def _unfollow(ctx: Context, ticket: Ticket) -> None:
+    """A resolved or closed ticket no longer takes the requester's messages."""
+    if ticket.requester_email == ctx.speaker.email:
+        if ctx.state.thread_ticket_id == ticket.id:
+            ctx.state.thread_ticket_id = None
+    else:
+        conversations.unfollow_ticket(ctx.session, ticket.requester_email, ticket.id)
+
+
+def _directory_status(ctx: Context) -> str:
+    if ctx.speaker.directory_down:
+        return "unavailable"
+    return "found" if ctx.speaker.known else "not_found"
 
 
 def _require_technician(ctx: Context) -> None:
     if not ctx.speaker.is_technician:
-        raise TicketError("Only service desk technicians can do that.")
+        raise TicketError(
+            ROLE_UNVERIFIED if role_unverifiable(ctx) else "Only service desk technicians can do that."
+        )
+
+
+def role_unverifiable(ctx: Context) -> bool:
+    """The speaker may be a technician through the directory group, but the directory is down."""
+    return (
+        not ctx.speaker.is_technician and ctx.speaker.directory_down and bool(ctx.settings.technician_group)
+    )
 
 
 def _is_technician_email(ctx: Context, email: str) -> bool:
     from handlers.people import is_technician  # local: people imports this module's callers
 
     return is_technician(ctx.services, email)
+
+
+def _check_id(ticket_id: int) -> None:
+    if not 1 <= ticket_id <= MAX_TICKET_ID:
+        raise TicketError(f"There is no ticket #{ticket_id}.")
 
 
 def _open(ctx: Context, ticket_id: int) -> Ticket:
@@ -495,6 +690,10 @@ def _assigned_to_speaker(ctx: Context, ticket_id: int) -> Ticket:
 def _subject(problem: str) -> str:
     line = " ".join(problem.split())
     return line if len(line) <= SUBJECT_LENGTH else line[: SUBJECT_LENGTH - 1].rstrip() + "…"
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _mail_subject(ticket: Ticket) -> str:

@@ -5,7 +5,11 @@
     frontdesk kb index --kb DIR                                    # build or refresh the index cache
     frontdesk kb list --kb DIR [--json]
 
-`--kb` defaults to $FRONTDESK_KB_DIR, else the sample articles shipped in kb/articles. The JSON line of
+`--kb` defaults to $FRONTDESK_KB_DIR, else the sample articles shipped in kb/articles. `search` and
+`index` use the default (lexical, BM25) ranker unless `--semantic` is given — whether or not the
+[semantic] extra is installed — so their output is the same on every install; `--semantic` selects the
+MiniLM + BM25 ranker and fails with a message when the extra is missing. (The running bot chooses with
+FRONTDESK_KB_SEMANTIC, `auto` by default.) The JSON line of
 `search --json` is {"query": ..., "answer": ARTICLE_ID or null, "results": [{"id", "title", "score"}, ...]}
 with up to 5 results, best first. Runs alone as `python -m kb.cli`.
 """
@@ -36,8 +40,8 @@ kb_option = click.option(
 )
 semantic_option = click.option(
     "--semantic/--no-semantic",
-    default=None,
-    help="Use the semantic ranker (default: when the [semantic] extra is installed).",
+    default=False,
+    help="Use the semantic ranker (needs the [semantic] extra); without it, the default lexical ranker.",
 )
 
 
@@ -51,7 +55,7 @@ def kb() -> None:
 @semantic_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per query, one per line.")
 @click.argument("query", required=False)
-def search(folder: Path, semantic: bool | None, as_json: bool, query: str | None) -> None:
+def search(folder: Path, semantic: bool, as_json: bool, query: str | None) -> None:
     """Answer QUERY, or every line of standard input when QUERY is not given."""
     base = _open(folder, semantic)
     queries = [query] if query is not None else (line.rstrip("\r\n") for line in sys.stdin)
@@ -67,7 +71,7 @@ def search(folder: Path, semantic: bool | None, as_json: bool, query: str | None
 @kb.command()
 @kb_option
 @semantic_option
-def index(folder: Path, semantic: bool | None) -> None:
+def index(folder: Path, semantic: bool) -> None:
     """Build the index of a folder, or bring its cache up to date."""
     base, report = _open_with_report(folder, semantic)
     if report.from_cache:
@@ -106,11 +110,11 @@ def list_articles(folder: Path, as_json: bool) -> None:
             click.echo(f"{article.id:28} {article.title}{tags}")
 
 
-def _open(folder: Path, semantic: bool | None) -> KnowledgeBase:
+def _open(folder: Path, semantic: bool) -> KnowledgeBase:
     return _open_with_report(folder, semantic)[0]
 
 
-def _open_with_report(folder: Path, semantic: bool | None) -> tuple[KnowledgeBase, IndexReport]:
+def _open_with_report(folder: Path, semantic: bool) -> tuple[KnowledgeBase, IndexReport]:
     try:
         return open_folder(folder, semantic=semantic)
     except RuntimeError as error:  # --semantic without the extra

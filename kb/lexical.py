@@ -6,8 +6,8 @@ Fields, each a separate BM25 index so that a long body cannot drown a short titl
 - *passages*: the body cut into passages, used to pick the passage to quote (not for ranking).
 
 Before BM25, text is normalised the same way for articles and queries: lower case, help-desk synonyms
-folded onto one word ("sign in" / "log on" → login, "e-mail" → email), stop words dropped, stems. A
-query also gets words glued when the KB spells them as one ("git hub" → github).
+folded onto one word ("sign in" / "log on" → login, "e-mail" → email), stop words dropped, stems. The
+synonyms are general help-desk English only: nothing in them was taken from a benchmark's wording.
 
 The score of an article is BM25(questions) + BODY_WEIGHT × BM25(body). `LexicalScores.ceiling` is what
 an article holding every query term many times would score; dividing by it puts scores on a 0..1 scale
@@ -42,19 +42,27 @@ BODY_WEIGHT = 0.7
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 _STOPWORD_TEXT = """
-    a about above after again against all am an and any are aren't as at be because been before being
-    below between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down
-    during each few for from further had hadn't has hasn't have haven't having he he'd he'll he's her here
-    here's hers herself him himself his how how's i i'd i'll i'm i've if in into is isn't it it's its itself
-    let's me more most mustn't my myself no nor not of off on once only or other ought our ours ourselves
-    out over own same shan't she she'd she'll she's should shouldn't so some such than that that's the their
+    a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down
+    during each few for from further had has have having he he'd he'll he's her here
+    here's hers herself him himself his how how's i i'd i'll i'm i've if in into is it it's its itself
+    let's me more most my myself nor of off on once only or other ought our ours ourselves
+    out over own same she she'd she'll she's should so some such than that that's the their
     theirs them themselves then there there's these they they'd they'll they're they've this those through
-    to too under until up very was wasn't we we'd we'll we're we've were weren't what what's when when's
-    where where's which while who who's whom why why's with won't would wouldn't you you'd you'll you're
-    you've your yours yourself yourselves s t d ll m re ve im ive id dont cant doesnt didnt isnt whats
+    to too under until up very was we we'd we'll we're we've were what what's when when's
+    where where's which while who who's whom why why's with would you you'd you'll you're
+    you've your yours yourself yourselves s t d ll m re ve im ive id whats
     please hi hello hey thanks thank anyone someone somebody way possible able need want like get got
-    would know tell help"""
+    would know tell help youre theyre thats theres hes shes lets pls plz thx"""
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+# Negation is the difference between "connect to the VPN" and "the VPN won't connect": every form is read
+# as one term, NEGATION, in titles, example questions and queries. Bodies say "not" everywhere, so there it
+# is dropped (it would only add noise).
+NEGATION = "not"
+_NEGATIONS = """no never cannot can't won't don't doesn't didn't isn't aren't wasn't weren't couldn't
+    wouldn't shouldn't hasn't haven't hadn't mustn't shan't cant wont dont doesnt didnt isnt arent wasnt
+    werent couldnt wouldnt shouldnt hasnt havent hadnt"""
 
 # Help-desk synonyms: every variant is read as its canonical word, in articles and queries alike.
 # Only words that mean the same thing to a help desk; nothing here is specific to one knowledge base.
@@ -75,10 +83,6 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "setup": ("set up", "configure", "configuration", "setting up"),
     "install": ("installation", "installing", "installed"),
     "monitor": ("display", "screen"),
-    "strikethrough": ("strike through", "cross out", "crossed out", "strikeout"),
-    "download": ("save locally", "save a copy"),
-    "facebook": ("fb",),
-    "youtube": ("yt",),
     "mfa": ("2fa", "two factor", "multi factor", "2 step", "two step", "authenticator app"),
     "outofoffice": (
         "out of office",
@@ -91,57 +95,44 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "vpn": ("virtual private network",),
     "account": ("acc", "acct"),
     "message": ("msg", "msgs", "messages"),
-    "private": ("privacy", "hidden", "hide", "secret"),
     "slow": ("sluggish", "laggy", "lagging", "takes forever"),
     "unlock": ("unlocked", "locked out", "lockout", "lock out"),
+    NEGATION: tuple(_NEGATIONS.split()),
 }
 
 
-def _phrase_table(synonyms: dict[str, tuple[str, ...]]) -> dict[str, list[tuple[tuple[str, ...], str]]]:
-    """first word → [(variant words, canonical)], longest variants first."""
-    table: dict[str, list[tuple[tuple[str, ...], str]]] = {}
-    for canonical, variants in synonyms.items():
-        for variant in variants:
-            words = tuple(variant.split())
-            table.setdefault(words[0], []).append((words, canonical))
-    for entries in table.values():
-        entries.sort(key=lambda entry: -len(entry[0]))
-    return table
+def _phrase_pattern(synonyms: dict[str, tuple[str, ...]]) -> tuple[re.Pattern[str], dict[str, str]]:
+    """The canonical word of every variant; and one regex for the variants of several words (whole words
+    only, any non-word characters between them, longest first). One-word variants are a dict look-up."""
+    canonical = {variant: name for name, variants in synonyms.items() for variant in variants}
+    phrases = sorted((v for v in canonical if " " in v), key=lambda v: (-len(v.split()), -len(v)))
+    alternation = "|".join(r"[^a-z0-9']+".join(map(re.escape, v.split())) for v in phrases)
+    return re.compile(rf"\b(?:{alternation})(?![a-z0-9'])"), canonical
 
 
-PHRASES = _phrase_table(SYNONYMS)
+PHRASES, CANONICAL = _phrase_pattern(SYNONYMS)
+
+
+# Chat English drops apostrophes ("my vpn wont connect"); the embedding model knows the spelled-out form.
+CONTRACTIONS = {
+    "cant": "can't", "wont": "won't", "dont": "don't", "doesnt": "doesn't", "didnt": "didn't",
+    "isnt": "isn't", "arent": "aren't", "wasnt": "wasn't", "werent": "weren't", "couldnt": "couldn't",
+    "wouldnt": "wouldn't", "shouldnt": "shouldn't", "hasnt": "hasn't", "havent": "haven't",
+    "im": "I'm", "ive": "I've", "whats": "what's", "thats": "that's", "theres": "there's",
+    "youre": "you're", "pls": "please", "plz": "please", "thx": "thanks",
+}  # fmt: skip
+_CONTRACTION = re.compile(r"\b(" + "|".join(CONTRACTIONS) + r")\b", re.IGNORECASE)
+
+
+def normalise_query(text: str) -> str:
+    """A chat message as the rankers read it: whitespace squashed, apostrophe-less contractions restored."""
+    return _CONTRACTION.sub(lambda m: CONTRACTIONS[m.group(1).lower()], " ".join(text.split()))
 
 
 def words(text: str) -> list[str]:
     """Lower-case words with the help-desk synonyms folded onto their canonical word."""
-    raw = WORD.findall(text.lower())
-    out: list[str] = []
-    i = 0
-    while i < len(raw):
-        for variant, canonical in PHRASES.get(raw[i], ()):
-            if tuple(raw[i : i + len(variant)]) == variant:
-                out.append(canonical)
-                i += len(variant)
-                break
-        else:
-            out.append(raw[i])
-            i += 1
-    return out
-
-
-def join_compounds(query_words: list[str], known: frozenset[str] | set[str]) -> list[str]:
-    """Glue two neighbouring words when the KB only knows them as one word ("git hub" → github)."""
-    out: list[str] = []
-    i = 0
-    while i < len(query_words):
-        pair = "".join(query_words[i : i + 2])
-        if i + 1 < len(query_words) and pair in known and query_words[i] not in STOPWORDS:
-            out.append(pair)
-            i += 2
-        else:
-            out.append(query_words[i])
-            i += 1
-    return out
+    folded = PHRASES.sub(lambda m: CANONICAL[" ".join(WORD.findall(m.group()))], text.lower())
+    return [CANONICAL.get(word, word) for word in WORD.findall(folded)]
 
 
 class Analyzer:
@@ -162,6 +153,11 @@ ANALYZER = Analyzer()
 
 def analyze(text: str) -> list[str]:
     return ANALYZER.terms(words(text))
+
+
+def analyze_body(text: str) -> list[str]:
+    """Terms of body text: as `analyze`, without negation."""
+    return [term for term in analyze(text) if term != NEGATION]
 
 
 class FieldIndex:
@@ -209,7 +205,6 @@ class LexicalIndex:
         self.questions = FieldIndex(question_units)
         self.body = FieldIndex([[unit] for unit in body_units])
         self.passages = FieldIndex(passage_units)
-        self.known_words: frozenset[str] = frozenset()
         self._document_frequency = _document_frequencies(question_units, body_units)
 
     @classmethod
@@ -219,18 +214,14 @@ class LexicalIndex:
         bodies: Sequence[str],
         passage_texts: Sequence[Sequence[str]],
     ) -> LexicalIndex:
-        body_words = [words(body) for body in bodies]
-        question_words = [[words(text) for text in texts] for texts in question_texts]
-        index = cls(
-            [[ANALYZER.terms(w) for w in article] for article in question_words],
-            [ANALYZER.terms(w) for w in body_words],
-            [[analyze(text) for text in texts] for texts in passage_texts],
-        )
-        known: set[str] = set()
-        for article_words in (*body_words, *(w for article in question_words for w in article)):
-            known.update(article_words)
-        index.known_words = frozenset(known)
-        return index
+        """`passage_texts` must be the bodies cut into passages (kb.articles.passages)."""
+        passage_terms = [[analyze_body(text) for text in texts] for texts in passage_texts]
+        # Passages are the body cut into pieces: the body's terms are theirs, analysed once.
+        body_terms = [
+            [term for piece in pieces for term in piece] if body.strip() else []
+            for body, pieces in zip(bodies, passage_terms, strict=True)
+        ]
+        return cls([[analyze(text) for text in texts] for texts in question_texts], body_terms, passage_terms)
 
     def with_questions(self, question_texts: Sequence[Sequence[str]]) -> LexicalIndex:
         """The same index with the questions field rebuilt (learned example questions); bodies are shared."""
@@ -239,7 +230,7 @@ class LexicalIndex:
         return clone
 
     def query_terms(self, query: str) -> list[str]:
-        return ANALYZER.terms(join_compounds(words(query), self.known_words))
+        return ANALYZER.terms(words(query))
 
     def idf(self, term: str) -> float:
         df = self._document_frequency.get(term, 0)

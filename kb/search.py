@@ -21,11 +21,15 @@ normalised BM25 score; otherwise it is the normalised BM25 score alone.
 Answer or abstain. Each hit gets a confidence in [0, 1] from a small logistic model over two features
 that mean the same whatever the size of the knowledge base: how well the article matches (its cosine
 similarity, or its normalised BM25 score without the semantic ranker) and its lead over the next
-article. The bot answers with the best hit when its confidence reaches the threshold. Weights and
-thresholds were fitted on the StackFAQ dev split by `python -m bench.kb_bench --fit`, the threshold set
-for a precision of 0.92 there so that unseen questions keep at least 0.9; the benchmark reports the
-rule's cross-validated precision and coverage. Richer features (share of the query's vocabulary found,
-agreement between the rankers) were tried and lowered the cross-validated coverage.
+article. The bot answers with the best hit when its confidence reaches the threshold; the next-best
+article after "Not what I need" (`exclude`) must reach a stricter `second_threshold`, fitted on the second
+choices of questions whose first article was wrong. Weights and thresholds were fitted on the StackFAQ dev
+split by `python -m bench.kb_bench --fit`, each threshold set for a precision of 0.92 there so that unseen
+questions keep at least 0.9; the benchmark reports the cross-validated figures (ranking weight chosen and
+rules fitted inside each fold). Richer features (ranker agreement, share of the query's rare terms found
+in the article, token-level alignment, title-vs-passage similarity) and learned fusions (logistic
+re-ranking of the top 5, reciprocal-rank fusion, hubness correction) were tried and did not raise the
+cross-validated P@1 or coverage: MiniLM + BM25 saturates near P@1 0.95 on StackFAQ.
 """
 
 from __future__ import annotations
@@ -39,10 +43,10 @@ import numpy as np
 
 from kb import semantic as semantic_extra
 from kb.articles import Article, passages
-from kb.lexical import LexicalIndex, LexicalScores
+from kb.lexical import LexicalIndex, LexicalScores, normalise_query
 
 # Bump when a change makes cached indexes (kb.index) or fitted parameters stale.
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"
 
 # Weight of the normalised BM25 score added to the cosine similarity (0.1 and 0.2 tied on StackFAQ dev).
 LEXICAL_WEIGHT = 0.15
@@ -63,6 +67,9 @@ class ConfidenceModel:
     bias: float
     threshold: float
     match_floor: float = 0.0
+    # The bar for the next-best article after "Not what I need" (search with `exclude`): fitted separately,
+    # because a second choice is right far less often than a first one at the same confidence.
+    second_threshold: float = 1.0
 
     def confidence(self, features: Sequence[float]) -> float:
         z = self.bias + sum(w * x for w, x in zip(self.weights, features, strict=True))
@@ -75,8 +82,12 @@ class ConfidenceModel:
 # Features: (match, lead over the next article). Fitted by `python -m bench.kb_bench --fit`.
 # Without the semantic ranker the normalised BM25 score alone carried no extra signal (it lowered the
 # cross-validated coverage), so only the lead counts there.
-LEXICAL_CONFIDENCE = ConfidenceModel(weights=(0.0, 7.809), bias=-0.179, threshold=0.6091, match_floor=0.2)
-SEMANTIC_CONFIDENCE = ConfidenceModel(weights=(6.762, 5.218), bias=-4.092, threshold=0.5297)
+LEXICAL_CONFIDENCE = ConfidenceModel(
+    weights=(0.0, 7.901), bias=-0.184, threshold=0.6093, match_floor=0.2, second_threshold=0.678
+)
+SEMANTIC_CONFIDENCE = ConfidenceModel(
+    weights=(6.875, 5.289), bias=-4.14, threshold=0.5168, second_threshold=0.5933
+)
 
 
 @dataclass(frozen=True)
@@ -109,7 +120,7 @@ class Ranking:
     query: str
     candidates: list[Candidate]
     lexical: LexicalScores
-    passage_scores: np.ndarray = field(repr=False)
+    passage_sims: np.ndarray | None = field(default=None, repr=False)  # semantic, per embedded passage
 
 
 class KnowledgeBase:
@@ -177,9 +188,14 @@ class KnowledgeBase:
     def search(self, query: str, k: int = 5, *, exclude: Iterable[str] = frozenset()) -> SearchResult:
         if not query.strip() or k <= 0 or not self.articles:
             return SearchResult(query=query, answer=None, hits=[])
+        exclude = frozenset(exclude)
         ranking = self.rank(query, k, exclude=exclude)
-        hits = [self._hit(ranking, candidate) for candidate in ranking.candidates]
-        confident = hits and hits[0].confidence >= self.confidence_model.threshold
+        terms = ranking.lexical.query_terms
+        bm25 = self._lexical.passage_scores(terms) if terms else None
+        hits = [self._hit(ranking, candidate, bm25) for candidate in ranking.candidates]
+        model = self.confidence_model
+        bar = model.second_threshold if exclude else model.threshold
+        confident = hits and hits[0].confidence >= bar
         answer = hits[0] if hits and (confident or self._asked_as_written(query, hits[0].article)) else None
         return SearchResult(query=query, answer=answer, hits=hits)
 
@@ -196,7 +212,7 @@ class KnowledgeBase:
         passage_sims = None
         if self._semantic is not None:
             similarity, passage_sims = self._semantic.scores(
-                semantic_extra.Encoder.shared().encode_query(query)
+                semantic_extra.Encoder.shared().encode_query(normalise_query(query))
             )
             match = similarity
             scores = similarity + LEXICAL_WEIGHT * lexical.normalised
@@ -213,21 +229,29 @@ class KnowledgeBase:
             features = (float(match[index]), float(scores[index]) - following)
             confidence = model.confidence(features) * float(self._factors[index])
             candidates.append(Candidate(int(index), float(scores[index]), features, confidence))
-        return Ranking(query, candidates, lexical, self._passage_scores(lexical, passage_sims))
+        return Ranking(query, candidates, lexical, passage_sims)
 
     @property
     def confidence_model(self) -> ConfidenceModel:
         return SEMANTIC_CONFIDENCE if self._semantic is not None else LEXICAL_CONFIDENCE
 
-    def _passage_scores(self, lexical: LexicalScores, passage_sims: np.ndarray | None) -> np.ndarray:
-        scores = self._lexical.passage_scores(lexical.query_terms)
-        if passage_sims is None:
+    def _passage_scores(self, ranking: Ranking, article: int, bm25: np.ndarray | None) -> np.ndarray:
+        """How well each passage of `article` matches: its BM25 score, or with the semantic ranker the
+        cosine similarity of its embedded passages plus LEXICAL_WEIGHT × BM25 over the ceiling."""
+        count = len(self._passages[article])
+        scores = (
+            np.zeros(count, dtype=np.float32) if bm25 is None else bm25[self._lexical.passage_range(article)]
+        )
+        if ranking.passage_sims is None or self._semantic is None:
             return scores
-        return passage_sims + LEXICAL_WEIGHT * scores / lexical.ceiling
+        sims = ranking.passage_sims[self._semantic.passage_range(article)]
+        fused = LEXICAL_WEIGHT * scores / ranking.lexical.ceiling
+        fused[: len(sims)] += sims
+        return fused
 
-    def _hit(self, ranking: Ranking, candidate: Candidate) -> Hit:
+    def _hit(self, ranking: Ranking, candidate: Candidate, bm25: np.ndarray | None) -> Hit:
         texts = self._passages[candidate.index]
-        scores = ranking.passage_scores[self._lexical.passage_range(candidate.index)]
+        scores = self._passage_scores(ranking, candidate.index, bm25)
         # In help articles the numbered steps are usually the answer: among passages that match the
         # question at all, prefer them over tips and background that merely repeat its words.
         steps = np.array([STEPS_PREFERENCE if _NUMBERED_STEP.search(text) else 1.0 for text in texts])

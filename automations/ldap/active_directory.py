@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 import structlog
@@ -16,7 +17,7 @@ from ldap3 import MODIFY_REPLACE
 from ldap3.protocol.formatters.formatters import format_sid
 from ldap3.utils.conv import escape_filter_chars
 
-from automations.directory import AccountStatus, NotFound, PasswordPolicy
+from automations.directory import AccountStatus, DirectoryError, NotFound, PasswordPolicy
 from automations.ldap.config import LdapConfig
 from automations.ldap.connection import Entry, Session
 from automations.ldap.people import dn_key, domain_dn, rdn_value
@@ -63,14 +64,20 @@ POLICY_ATTRIBUTES = ["minPwdLength", "pwdProperties", "pwdHistoryLength"]
 
 @dataclass(frozen=True)
 class ProtectedGroups:
-    """Protected groups by SID (matched against tokenGroups) and by DN key (matched in-chain)."""
+    """Protected groups by SID (matched against tokenGroups) and by DN key (matched in-chain).
+
+    `problem` is set when the list is incomplete (the domain SID was unreadable): then every account
+    counts as protected, because a reset we cannot prove safe must not happen (fail closed).
+    """
 
     by_sid: dict[str, str] = field(default_factory=dict)
     by_dn: dict[str, str] = field(default_factory=dict)
+    problem: str = ""
 
 
 class ActiveDirectory:
     name = "active_directory"
+    reset_keeps_lockout = True  # measured on Samba 4.17: a reset leaves the lockout in place
 
     def __init__(self, config: LdapConfig) -> None:
         self._config = config
@@ -102,6 +109,13 @@ class ActiveDirectory:
             protected_reason=reason,
         )
 
+    def decoy_status_read(self, session: Session, dn: str) -> None:
+        """The same reads as account_status for an entry that does not exist (see Directory)."""
+        session.read(dn, STATUS_ATTRIBUTES, self._config.person_filter)
+        # The server may refuse a member filter naming no entry: fine, it is a decoy.
+        with suppress(DirectoryError):
+            self._in_chain_reason(session, dn, self._protected_groups(session))
+
     def password_policy(self, session: Session) -> PasswordPolicy:
         domain = session.read(self._domain, POLICY_ATTRIBUTES)
         if domain is None:
@@ -114,17 +128,15 @@ class ActiveDirectory:
             extra={"source": self._domain, "complexity": "on" if complex_ else "off"},
         )
 
-    def reset_password(
-        self, session: Session, dn: str, password: str, *, must_change: bool, locked: bool
-    ) -> None:
+    def set_password(self, session: Session, dn: str, password: str) -> None:
         done = session.conn.extend.microsoft.modify_password(dn, password, controls=[POLICY_HINTS])
         session.check(done, "reset password", password_change=True, secret=password)
+
+    def require_change(self, session: Session, dn: str, must_change: bool) -> None:
         # pwdLastSet=0 forces a change at next logon (bind then fails with "data 773"); -1 means "now".
         session.modify(
             dn, {"pwdLastSet": [(MODIFY_REPLACE, ["0" if must_change else "-1"])]}, "set pwdLastSet"
         )
-        if locked:
-            self.unlock(session, dn)
 
     def unlock(self, session: Session, dn: str) -> None:
         session.check(session.conn.extend.microsoft.unlock_account(dn), "unlock")
@@ -133,13 +145,21 @@ class ActiveDirectory:
         if entry.first("adminCount") == "1":
             return "adminCount=1 (a privileged account)"
         protected = self._protected_groups(session)
+        if protected.problem:
+            return f"the privileged groups could not be resolved ({protected.problem}); refused to be safe"
+        token_groups = entry.raw.get("tokenGroups") or []
+        if not token_groups:  # every account has at least its primary group: none means "not readable"
+            return "the account's group memberships (tokenGroups) could not be read; refused to be safe"
         # tokenGroups also covers the primary group (primaryGroupID), which member/memberOf never show.
-        for raw_sid in entry.raw.get("tokenGroups") or []:
+        for raw_sid in token_groups:
             name = protected.by_sid.get(format_sid(raw_sid))
             if name:
                 return f"member of {name}"
-        # In-chain search catches what tokenGroups cannot: distribution groups among the configured ones.
-        in_chain = f"(&(objectClass=group)(member:{IN_CHAIN}:={escape_filter_chars(entry.dn)}))"
+        return self._in_chain_reason(session, entry.dn, protected)
+
+    def _in_chain_reason(self, session: Session, dn: str, protected: ProtectedGroups) -> str:
+        """In-chain search catches what tokenGroups cannot: distribution groups among the configured ones."""
+        in_chain = f"(&(objectClass=group)(member:{IN_CHAIN}:={escape_filter_chars(dn)}))"
         for group in session.paged_search(self._domain, in_chain, ["cn"]):
             name = protected.by_dn.get(dn_key(group.dn))
             if name:
@@ -149,7 +169,10 @@ class ActiveDirectory:
     def _protected_groups(self, session: Session) -> ProtectedGroups:
         with self._protected_lock:
             if self._protected is None or time.monotonic() - self._protected_at > PROTECTED_CACHE_SECONDS:
-                self._protected = self._resolve_protected(session)
+                resolved = self._resolve_protected(session)
+                if resolved.problem:  # not cached: the next account check tries again
+                    return resolved
+                self._protected = resolved
                 self._protected_at = time.monotonic()
             return self._protected
 
@@ -158,11 +181,14 @@ class ActiveDirectory:
         by_sid = dict(BUILTIN_PROTECTED_SIDS)
         domain = session.read(self._domain, ["objectSid"])
         raw_sid = (domain.raw.get("objectSid") or [b""])[0] if domain else b""
+        problem = ""
         if raw_sid:
             domain_sid = format_sid(raw_sid)
             by_sid |= {f"{domain_sid}-{rid}": name for rid, name in DOMAIN_PROTECTED_RIDS.items()}
         else:
-            log.warning("ad_domain_sid_unreadable", domain=self._domain)
+            # Without it Domain Admins & co. cannot be recognised: refuse every reset until it can be read.
+            problem = f"the domain SID of {self._domain} is unreadable"
+            log.error("ad_domain_sid_unreadable", domain=self._domain, detail="refusing resets and unlocks")
         sid_filter = "".join(f"(objectSid={sid})" for sid in by_sid)
         found = session.search(self._domain, f"(&(objectClass=group)(|{sid_filter}))", ["cn", "objectSid"])
         by_dn = {dn_key(group.dn): rdn_value(group.dn) for group in found}
@@ -173,7 +199,7 @@ class ActiveDirectory:
             elif group.raw.get("objectSid"):
                 by_sid[format_sid(group.raw["objectSid"][0])] = rdn_value(configured)
             by_dn[dn_key(configured)] = rdn_value(configured)  # kept even if missing now: fail closed
-        return ProtectedGroups(by_sid=by_sid, by_dn=by_dn)
+        return ProtectedGroups(by_sid=by_sid, by_dn=by_dn, problem=problem)
 
 
 def _read_quietly(session: Session, dn: str) -> Entry | None:

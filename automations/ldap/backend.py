@@ -5,12 +5,15 @@ two servers lives in active_directory.py and openldap.py behind the small `Flavo
 
 Rules kept everywhere: every value put into a filter goes through `escape_filter_chars`; writes act only on
 the DN a search returned, inside base_dn; an account that is protected, disabled or gone is refused before
-anything is written; the new password appears in no log line and no error message.
+anything is written; the new password appears in no log line and no error message. A reset is two writes
+(the password, then must-change and unlock): when the second fails the first has happened, which callers
+learn as `PartiallyApplied`, never as "nothing changed".
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Protocol
 
 import structlog
@@ -18,10 +21,12 @@ from ldap3.utils.conv import escape_filter_chars
 
 from automations.directory import (
     AccountStatus,
+    DirectoryError,
     DirectoryPerson,
     NotFound,
     NotLocked,
     NotPermitted,
+    PartiallyApplied,
     PasswordPolicy,
     PolicyViolation,
 )
@@ -40,6 +45,7 @@ MAX_EMAIL_LENGTH = 254  # RFC 5321 path limit; anything longer cannot be a real 
 class Flavor(Protocol):
     name: str
     group_base: str
+    reset_keeps_lockout: bool  # True: a locked account needs an explicit unlock after a reset
 
     def member_filter(self, group_dn: str) -> str: ...
 
@@ -47,11 +53,15 @@ class Flavor(Protocol):
 
     def account_status(self, session: Session, dn: str) -> AccountStatus: ...
 
+    def decoy_status_read(self, session: Session, dn: str) -> None: ...
+
     def password_policy(self, session: Session) -> PasswordPolicy: ...
 
-    def reset_password(
-        self, session: Session, dn: str, password: str, *, must_change: bool, locked: bool
-    ) -> None: ...
+    def set_password(self, session: Session, dn: str, password: str) -> None: ...
+
+    def require_change(self, session: Session, dn: str, must_change: bool) -> None:
+        """Set (or, with False, clear) "must change the password at next logon"."""
+        ...
 
     def unlock(self, session: Session, dn: str) -> None: ...
 
@@ -125,21 +135,46 @@ class LdapDirectory:
             "read account status", lambda session: self._flavor.account_status(session, person.id)
         )
 
+    def decoy_status_read(self) -> None:
+        """The reads of `account_status`, aimed at an entry that cannot exist (a random RDN in base_dn)."""
+        dn = f"cn=frontdesk-decoy-{uuid.uuid4().hex},{self.config.base_dn}"
+        self._connection.read("read account status", lambda s: self._flavor.decoy_status_read(s, dn))
+
     def password_policy(self) -> PasswordPolicy:
         return self._connection.read("read password policy", self._flavor.password_policy)
 
     def reset_password(self, person: DirectoryPerson, new_password: str, *, must_change: bool = True) -> None:
-        """Set `new_password`, require a change at next logon (unless told not to) and clear any lockout."""
+        """Set `new_password`, require a change at next logon (unless told not to) and clear any lockout.
+
+        Two writes: if the second fails, the password has changed all the same → PartiallyApplied.
+        """
         if not new_password:
             raise PolicyViolation("the password is empty")
         started = time.monotonic()
         status = self._writable_status(person, "reset the password of")
         self._connection.write(
-            "reset password",
-            lambda session: self._flavor.reset_password(
-                session, person.id, new_password, must_change=must_change, locked=status.locked
-            ),
+            "reset password", lambda session: self._flavor.set_password(session, person.id, new_password)
         )
+        # From here on the password HAS changed: every later step is tried, and failures are reported
+        # as unfinished work, never as a failed reset.
+        problems: dict[str, str] = {}
+        try:
+            self._connection.write(
+                "require a password change",
+                lambda session: self._flavor.require_change(session, person.id, must_change),
+            )
+        except DirectoryError as error:
+            problems["must_change"] = error.reason
+        if status.locked and self._flavor.reset_keeps_lockout:
+            try:
+                self._connection.write("unlock", lambda session: self._flavor.unlock(session, person.id))
+            except DirectoryError as error:
+                problems["unlock"] = error.reason
+        if problems:
+            log.error("directory_reset_partial", dn=person.id, unfinished=problems)
+            raise PartiallyApplied(
+                "the password was changed, but: " + "; ".join(problems.values()), unfinished=tuple(problems)
+            )
         log.info(
             "directory_password_reset",
             dn=person.id,

@@ -32,6 +32,7 @@ POLICY_ATTRIBUTES = ["pwdMinLength", "pwdInHistory", "pwdCheckQuality"]
 
 class OpenLdap:
     name = "openldap"
+    reset_keeps_lockout = False  # a Password Modify also deletes pwdAccountLockedTime
 
     def __init__(self, config: LdapConfig) -> None:
         self._config = config
@@ -66,6 +67,12 @@ class OpenLdap:
             protected_reason=reason,
         )
 
+    def decoy_status_read(self, session: Session, dn: str) -> None:
+        """The same reads as account_status for an entry that does not exist (see Directory)."""
+        session.read(dn, ["pwdAccountLockedTime"], self._config.person_filter)
+        if self._protected:
+            self._nested_groups(session, dn)
+
     def password_policy(self, session: Session) -> PasswordPolicy:
         policy = self._policy_entry(session)
         if policy is None:
@@ -78,12 +85,12 @@ class OpenLdap:
             extra={"source": policy.dn},
         )
 
-    def reset_password(
-        self, session: Session, dn: str, password: str, *, must_change: bool, locked: bool
-    ) -> None:
+    def set_password(self, session: Session, dn: str, password: str) -> None:
         done = session.conn.extend.standard.modify_password(user=dn, new_password=password)
         session.check(done, "reset password", password_change=True, secret=password)
-        # The reset itself cleared pwdAccountLockedTime (so `locked` needs no extra step) and pwdReset.
+
+    def require_change(self, session: Session, dn: str, must_change: bool) -> None:
+        # The reset itself cleared pwdReset (a writer's reset does), so "no change needed" is nothing to do.
         if must_change:
             session.modify(dn, {"pwdReset": [(MODIFY_REPLACE, ["TRUE"])]}, "set pwdReset")
 

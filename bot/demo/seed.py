@@ -17,7 +17,7 @@ frontdesk demo — a console chat with the embedded demo directory ({database}; 
 
 You are Ada (Finance). Things to try:
   how do I connect to the vpn?          an answer from the knowledge base, with "Did this solve it?"
-  my printer is on fire                 no article → "Open a ticket" → urgent or not → a ticket
+  my monitor flickers in Excel          no article → "Open a ticket" → urgent or not → a ticket
   I forgot my password                  the password reset flow
   my tickets                            your tickets and their status
 Then play the service desk:
@@ -44,14 +44,11 @@ _DEMO_ARTICLE = dict(
 
 
 def demo_overrides(database_url: str | None) -> dict[str, object]:
-    """Demo defaults that the person's own FRONTDESK_* variables still win over."""
+    """Demo defaults that the person's own FRONTDESK_* variables still win over. (The roles need none:
+    with the demo directory, bot.settings makes it-support technicians and it-managers managers.)"""
     overrides: dict[str, object] = {}
     if database_url or not _set("DATABASE_URL"):
         overrides["database_url"] = database_url or DEMO_DATABASE
-    if not (_set("TECHNICIANS") or _set("TECHNICIAN_GROUP")):
-        overrides["technician_group"] = "it-support"
-    if not (_set("MANAGERS") or _set("MANAGER_GROUP")):
-        overrides["manager_group"] = "it-managers"
     return overrides
 
 

@@ -3,11 +3,16 @@
 It translates and never decides: a line becomes an `Inbound` text or button press for the person
 speaking; each `Reply` is printed. Buttons are numbered and chosen by number or label; `/as EMAIL`
 switches the speaker (to play the technician or the manager).
+
+Which buttons a number chooses from: those of the latest message shown to the speaker — any new message
+to them replaces their set, even one without buttons, so "2" never presses a button from an old
+question — unless a channel they can see (triage) posted buttons more recently than that.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import uuid
 from collections.abc import Callable, Iterable
@@ -22,6 +27,7 @@ CONSOLE_HELP = """Console commands:
   /help         this list
   /quit         leave (Ctrl-D works too)
 Anything else is a message to the bot. Choose a button by its number or its label."""
+_COMMAND_WORD = re.compile(r"^/[A-Za-z][\w-]*$")  # "/foo", but not a path like "/etc/hosts"
 
 
 class ConsoleChat:
@@ -39,7 +45,7 @@ class ConsoleChat:
         self.lookup_name = lookup_name
         self.speaker = speaker.strip().lower()
         self.out, self.err, self.as_json = out, err, as_json
-        self._buttons: dict[str, list[Button]] = {}  # the latest buttons shown to each recipient
+        self._buttons: dict[str, list[Button]] = {}  # each recipient's buttons, latest message last
 
     def run(self, lines: Iterable[str], interactive: bool = False) -> int:
         if interactive:
@@ -59,6 +65,9 @@ class ConsoleChat:
         if not text:
             return
         if text.startswith("/") and self._console_command(text):
+            return
+        if _COMMAND_WORD.match(text.split()[0]):
+            self._error(f"unknown command {text.split()[0]} — /help lists the console commands")
             return
         button = self._chosen_button(text)
         if button is None and text.isdigit() and self._visible_buttons():
@@ -119,12 +128,9 @@ class ConsoleChat:
         )
 
     def _visible_buttons(self) -> list[Button]:
-        """The speaker's latest buttons, else the latest ones posted in a channel (e.g. triage)."""
-        own = self._buttons.get(self.speaker)
-        if own:
-            return own
-        channels = [buttons for to, buttons in self._buttons.items() if to.startswith("#")]
-        return channels[-1] if channels else []
+        """The buttons of the latest message the speaker can see: their own, or a channel's posted since."""
+        visible = [to for to in self._buttons if to == self.speaker or to.startswith("#")]
+        return self._buttons[visible[-1]] if visible else []
 
     def _chosen_button(self, text: str) -> Button | None:
         visible = self._visible_buttons()
@@ -132,16 +138,13 @@ class ConsoleChat:
             index = int(text) - 1
             return visible[index] if 0 <= index < len(visible) else None
         lowered = text.lower()
-        candidates = [
-            *self._buttons.get(self.speaker, []),
-            *(b for to, bs in self._buttons.items() if to.startswith("#") for b in bs),
-        ]
-        return next((b for b in candidates if b.label.lower() == lowered), None)
+        return next((b for b in visible if b.label.lower() == lowered), None)
 
     def _show(self, reply: Reply) -> None:
-        if reply.buttons:
-            self._buttons.pop(reply.to, None)
-            self._buttons[reply.to] = list(reply.buttons)  # re-insert: the latest channel post wins
+        # Every message replaces its recipient's set, even without buttons; re-inserting keeps the dict in
+        # the order messages were shown, so the latest one is last.
+        self._buttons.pop(reply.to, None)
+        self._buttons[reply.to] = list(reply.buttons)
         self.out.write((self._as_json(reply) if self.as_json else self._as_text(reply)) + "\n")
         self.out.flush()
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -83,6 +84,9 @@ class Ticket(Base):
     requester_department: Mapped[str] = mapped_column(String(200), default="")
     requester_location: Mapped[str] = mapped_column(String(200), default="")
     requester_manager: Mapped[str] = mapped_column(String(320), default="")
+    # What the directory said about the requester when the ticket was opened: found | not_found |
+    # unavailable ("" on tickets from before it was recorded). Technicians must know who they talk to.
+    requester_directory: Mapped[str] = mapped_column(String(20), default="", server_default="")
     assignee_email: Mapped[str | None] = mapped_column(String(320), nullable=True, index=True)
     flags: Mapped[list[str]] = mapped_column(default=list)
     transcript: Mapped[str] = mapped_column(Text, default="")
@@ -158,6 +162,23 @@ class KbExample(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     article_id: Mapped[str] = mapped_column(String(80), index=True)
     text: Mapped[str] = mapped_column(Text)
+    # The confirmed question it came from (None: added otherwise); retracting the confirmation removes it.
+    question_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    created_at: Mapped[datetime]
+
+
+class KbVote(Base):
+    """One button verdict on one article offered for one question: "Not what I need" on a first and a
+    next-best article is two votes. What demotes and flags articles."""
+
+    __tablename__ = "kb_votes"
+    __table_args__ = (UniqueConstraint("question_id", "article_id", name="uq_kb_votes_question_article"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_id: Mapped[int] = mapped_column(Integer, index=True)
+    article_id: Mapped[str] = mapped_column(String(80), index=True)
+    person_email: Mapped[str] = mapped_column(String(320))
+    verdict: Mapped[str] = mapped_column(String(20))  # helpful | not_helpful
     created_at: Mapped[datetime]
 
 
@@ -186,7 +207,8 @@ class ResetRequest(Base):
     person_email: Mapped[str] = mapped_column(String(320), index=True)
     kind: Mapped[str] = mapped_column(String(20))  # reset | unlock
     method: Mapped[str] = mapped_column(String(30))  # email_code | manager_approval | chat_identity
-    # pending | verified | done | failed | denied | expired | cancelled
+    # pending → verified → executing → done | partial | failed; or cancelled | denied | expired | refused;
+    # interrupted: found still executing long after (a crash mid-way), never re-run automatically
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     code_hash: Mapped[str] = mapped_column(String(128), default="")
     code_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -195,6 +217,21 @@ class ResetRequest(Base):
     ticket_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
+    # The directory's handle of the account (a DN for LDAP), fixed when the request starts: execution acts
+    # on this account, looked up again, not on whoever the chat identity maps to by then.
+    account_id: Mapped[str] = mapped_column(String(500), default="", server_default="")
+
+
+class ServerKey(Base):
+    """Keys the bot generated once and must keep across restarts (when FRONTDESK_SECRET_KEY is unset).
+
+    Never logged, never shown."""
+
+    __tablename__ = "server_keys"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
 
 
 Index("ix_tickets_queue", Ticket.status, Ticket.assignee_email, Ticket.urgent, Ticket.created_at)

@@ -1,9 +1,13 @@
-"""Deterministic guards applied after the statistical model, where it is structurally weak.
+"""Deterministic guards applied around the statistical model, where it is structurally weak.
 
 The model sees word and character n-grams, so a question that is made of an intent's vocabulary ("how
-often do I have to change my password?") can land on that intent. These few rules only ever *remove* an
-intent (the message then goes to the knowledge base, the safe fallback); they never invent one. Each rule
-is a documented pattern, tested in tests/kb/test_intent.py.
+often do I have to change my password?") can land on that intent. `veto` rules only ever *remove* an
+intent (the message then goes to the knowledge base, the safe fallback); they never invent one.
+
+The one rule that does set an intent is safety: a message about fire, smoke, sparks, a burning smell, a
+swollen battery or an electric shock (`is_safety_hazard`) must never be answered with an article, so it
+is routed as `report_outage` — an urgent ticket, not a how-to. Each rule is a documented pattern, tested
+in tests/kb/test_intent.py.
 """
 
 from __future__ import annotations
@@ -57,3 +61,27 @@ def _is_question(text: str) -> bool:
     """Opens like a question (after an optional greeting), whether or not it ends with "?"."""
     opening = re.sub(r"^\W*(hi|hello|hey|quick question|question)\b\W*", "", text.strip().lower())
     return bool(re.match(r"(how|what|whats|when|why|which|where|is|are|do|does|can|should|will)\b", opening))
+
+
+# Safety hazards: physical danger around equipment. Written to avoid IT words that merely contain them
+# ("firewall", "Firefox", "fire up", "Apache Spark", "burn a DVD", "smoke test").
+_BATTERY_STATE = (
+    r"(swollen|swelling|bulging|bloated|puff(y|ed|ing)( up)?|expand(ed|ing)|leak(s|ed|ing)|hissing|exploded"
+    r"|smoking)"
+)
+_HAZARDS = (
+    r"on fire|caught fire|catch(es|ing)? fire|set (itself )?on fire|in flames|flames?",
+    r"(there'?s|there is|a|the) fire\b(?! (up|off|away|drill))",
+    r"smok(e|es|ed|ing|y)\b(?! (test|tests|testing|break|breaks|area|room|detector|free))",
+    r"spark(s|ing|ed|ling)|melt(s|ed|ing)|scorch(ed|ing)|charred",
+    r"(burning|burnt|burned) (smell|plastic|rubber|odou?r)",
+    r"smells? (like )?(burning|burnt|smoke|something burning)",
+    r"too hot to (touch|hold)|(electric(al)?|got an?) shock|shocked me|(exposed|live|bare) wires?",
+    rf"{_BATTERY_STATE}( \w+){{0,3}} batter(y|ies)|batter(y|ies)( \w+){{0,4}} {_BATTERY_STATE}",
+)
+_HAZARD = re.compile(r"\b(" + "|".join(_HAZARDS) + r")\b", re.IGNORECASE)
+
+
+def is_safety_hazard(text: str) -> bool:
+    """Fire, smoke, sparks, a burning smell, a swollen battery, an electric shock: people before IT."""
+    return bool(_HAZARD.search(text))

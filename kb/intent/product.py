@@ -81,22 +81,29 @@ def product_model(semantic: bool) -> IntentClassifier:
     return model
 
 
+# A safety hazard is an urgent report, never a question for the knowledge base (kb.intent.guards).
+HAZARD_INTENT = "report_outage"
+
+
 def classify_message(text: str, *, semantic: bool | None = None) -> IntentResult:
     """What the chat core calls: the shipped model's intent for one message (None: knowledge base)."""
-    result = product_model(resolve_semantic(semantic)).classify(text)
+    return classify_messages([text], semantic=semantic)[0]
+
+
+def classify_messages(texts: list[str], *, semantic: bool | None = None) -> list[IntentResult]:
+    results = product_model(resolve_semantic(semantic)).classify_many(texts)
+    return [_guarded(text, result) for text, result in zip(texts, results, strict=True)]
+
+
+def _guarded(text: str, result: IntentResult) -> IntentResult:
+    if guards.is_safety_hazard(text):
+        log.debug("safety hazard: routed as %s", HAZARD_INTENT)
+        return replace(result, intent=HAZARD_INTENT, confidence=1.0)
     rule = guards.veto(text, result.intent)
     if rule is not None:
         log.debug("intent %s vetoed by guard %s", result.intent, rule)
         return replace(result, intent=None)
     return result
-
-
-def classify_messages(texts: list[str], *, semantic: bool | None = None) -> list[IntentResult]:
-    results = product_model(resolve_semantic(semantic)).classify_many(texts)
-    return [
-        replace(r, intent=None) if guards.veto(t, r.intent) else r
-        for t, r in zip(texts, results, strict=True)
-    ]
 
 
 # -- disk cache ---------------------------------------------------------------------------------------

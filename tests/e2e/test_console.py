@@ -168,3 +168,103 @@ def test_read_only_database_is_reported(env: dict[str, str], tmp_path: Path) -> 
 def test_console_help_lists_commands(env: dict[str, str]) -> None:
     run = chat(env, ADA, "/help")
     assert "/as EMAIL" in run.stderr and "/quit" in run.stderr
+
+
+def test_waiting_sends_the_requesters_answer_to_the_ticket(env: dict[str, str]) -> None:
+    run = chat(env, ADA, "talk to a human", "My docking station is dead", "not urgent")
+    ticket = [m for m in run.to(ADA) if m["ticket"]][-1]["ticket"]
+    run = chat(
+        env,
+        TESS,
+        f"claim {ticket}",
+        f"waiting {ticket}",
+        "/as ada@example.com",
+        "How do I find the model number of the dock?",  # would be a knowledge-base question otherwise
+    )
+    assert run.code == 0, run.stderr
+    assert any("waiting for your answer" in m["text"] for m in run.to(ADA))
+    assert run.to(ADA)[-1]["text"].startswith(f"Added to ticket #{ticket}")
+    assert any("model number of the dock" in m["text"] for m in run.to(TESS))
+    details = json.loads(cli_output(env, "tickets", "show", str(ticket), "--json"))
+    assert details["events"][-1]["kind"] == "message_from_requester"
+
+
+def test_plain_chat_on_the_demo_directory_has_technicians(env: dict[str, str]) -> None:
+    del env["FRONTDESK_TECHNICIAN_GROUP"]  # `frontdesk chat` with nothing configured
+    run = chat(
+        env, ADA, "talk to a human", "The projector is dead", "urgent", "/as tess@example.com", "queue"
+    )
+    assert run.code == 0, run.stderr
+    assert run.to(TESS)[-1]["text"].startswith("Open tickets: 1")
+    assert "no_technicians" not in run.stderr
+
+
+def test_start_up_warns_when_nobody_can_take_tickets(env: dict[str, str], tmp_path: Path) -> None:
+    people = tmp_path / "people.yaml"
+    people.write_text("people:\n  - email: ada@example.com\n", encoding="utf-8")
+    del env["FRONTDESK_TECHNICIAN_GROUP"]
+    run = chat({**env, "FRONTDESK_DEMO_DIRECTORY": str(people), "FRONTDESK_TECHNICIANZ": "x"}, ADA, "hello")
+    assert run.code == 0, run.stderr
+    assert "no_technicians" in run.stderr and "it-support" in run.stderr
+    assert "FRONTDESK_TECHNICIANZ (did you mean FRONTDESK_TECHNICIANS?)" in run.stderr
+
+
+def test_broken_demo_directory_is_named(env: dict[str, str], tmp_path: Path) -> None:
+    people = tmp_path / "people.yaml"
+    people.write_text(
+        "people:\n  - email: ada@example.com\n    manager: ghost@example.com\n", encoding="utf-8"
+    )
+    run = chat({**env, "FRONTDESK_DEMO_DIRECTORY": str(people)}, ADA, "hello")
+    assert run.code != 0 and "Traceback" not in run.stderr
+    assert f"{people}: people[0] (ada@example.com): manager ghost@example.com is not a person" in run.stderr
+
+
+def test_huge_ticket_number_is_no_ticket(env: dict[str, str]) -> None:
+    run = chat(env, TESS, "claim 99999999999999999999999")
+    assert run.code == 0, run.stderr
+    assert run.to(TESS)[0]["text"] == "There is no ticket #99999999999999999999999."
+    assert cli_output(env, "tickets", "list").strip() == "no tickets"
+
+
+def test_unknown_console_command_is_not_a_message(env: dict[str, str]) -> None:
+    run = chat(env, ADA, "/foo")
+    assert run.code == 0 and run.messages == []
+    assert "unknown command /foo — /help" in run.stderr
+
+
+def test_tickets_commands_refuse_a_database_that_is_not_there(env: dict[str, str], tmp_path: Path) -> None:
+    missing = tmp_path / "typo.db"
+    for args in (("tickets", "list"), ("tickets", "show", "1")):
+        run = frontdesk(*args, env={**env, "FRONTDESK_DATABASE_URL": f"sqlite:///{missing}"})
+        assert run.code != 0 and f"there is no database at {missing}" in run.stderr
+    assert not missing.exists()
+
+
+def test_tickets_show_prints_event_details(env: dict[str, str]) -> None:
+    chat(env, ADA, "talk to a human", "Laptop fan is loud", "urgent")
+    chat(
+        env,
+        TESS,
+        "claim 1",
+        "assign 1 tom@example.com",
+        "/as tom@example.com",
+        "flag 1 needs_budget",
+        "resolve 1 Replaced the fan",
+        "/as ada@example.com",
+        "4",
+    )
+    text = cli_output(env, "tickets", "show", "1")
+    assert "created (urgent, human)" in text
+    assert "reassigned (tess@example.com → tom@example.com)" in text
+    assert "flag_set: needs_budget" in text
+    assert "rated (4/5)" in text
+
+
+def test_model_loading_prints_no_chatter(env: dict[str, str]) -> None:
+    pytest.importorskip("sentence_transformers")
+    env = {**env, "FRONTDESK_KB_SEMANTIC": "on", "FRONTDESK_LOG_FORMAT": "console"}
+    run = chat(env, ADA, "how do I connect to the vpn?")
+    assert run.code == 0, run.stderr
+    assert (
+        "SentenceTransformer" not in run.stderr and "Batches" not in run.stderr and "it/s" not in run.stderr
+    )

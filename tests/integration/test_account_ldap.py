@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -13,10 +14,12 @@ from sqlalchemy import select
 from automations.ldap import LdapDirectory
 from bot import logs
 from bot.messages import Inbound, Person, Reply
-from bot.store.models import AuditRecord, Ticket
+from bot.store.models import AuditRecord, ResetRequest, Ticket
+from handlers import account
 from tests.conftest import Harness, build_bot
 from tests.servers.directory import DirectoryServer, TestUser
 from tests.servers.smtp import Mailbox
+from tests.unit.test_account_flows import assert_secret_nowhere
 
 REFUSAL = re.compile(
     r"^I can't reset the password of this account automatically, so I've opened ticket #\d+ "
@@ -106,16 +109,104 @@ def test_no_change_without_verification_and_five_wrong_codes_stop(
     assert server.try_bind(eve.dn, eve.password).ok  # untouched
 
 
-def test_manager_approval_through_the_bot(server, people, sqlite_url) -> None:
-    eve, maria = people["employee"], people["manager"]
+def manager_harness(server: DirectoryServer, sqlite_url: str) -> Harness:
     bot, _ = build_bot(
         sqlite_url, directory=LdapDirectory(server.config()), reset_verification="manager_approval"
     )
-    h = Harness(bot)
+    return Harness(bot)
+
+
+def test_manager_approval_through_the_bot(server, people, sqlite_url) -> None:
+    eve, maria = people["employee"], people["manager"]
+    h = manager_harness(server, sqlite_url)
     approve = h.button(h.say(eve.email, "I forgot my password"), "Approve")
     assert "only the person's manager" in h.press(eve.email, approve)[0].text
     password = secret_of(h.press(maria.email, approve), eve.email)
     assert_must_change(server, eve, password)
+    with h.bot.sessions() as s:
+        rows = list(s.scalars(select(AuditRecord)))
+    assert {row.target for row in rows} == {eve.email}  # the owner, also for the manager's steps
+    assert ("reset.done", maria.email) in {(row.action, row.actor) for row in rows}
+    with h.bot.sessions() as s:
+        assert s.scalars(select(ResetRequest)).one().account_id == eve.dn
+
+
+def test_cancel_then_approval_does_nothing(server, people, sqlite_url) -> None:
+    eve, maria = people["employee"], people["manager"]
+    h = manager_harness(server, sqlite_url)
+    approve = h.button(h.say(eve.email, "I forgot my password"), "Approve")
+    h.say(eve.email, "cancel")
+    assert "already handled (cancelled)" in h.press(maria.email, approve)[0].text
+    assert server.try_bind(eve.dn, eve.password).ok
+
+
+def test_expired_code_changes_nothing(server, people, harness, smtp_server, frozen_clock) -> None:
+    eve = people["employee"]
+    start = datetime.now(UTC)
+    frozen_clock(start)
+    harness.say(eve.email, "I forgot my password")
+    code = code_for(smtp_server, "eve.private@example.net")
+    frozen_clock(start + timedelta(minutes=11))
+    replies = harness.say(eve.email, code)
+    assert "expired" in replies[0].text and not any(r.secret for r in replies)
+    assert server.try_bind(eve.dn, eve.password).ok
+
+
+def test_a_used_code_is_worthless_in_the_next_request(server, people, harness, smtp_server) -> None:
+    eve = people["employee"]
+    harness.say(eve.email, "I forgot my password")
+    code = code_for(smtp_server, "eve.private@example.net")
+    password = secret_of(harness.say(eve.email, code), eve.email)
+    harness.say(eve.email, "I forgot my password")
+    code_for(smtp_server, "eve.private@example.net", 2)
+    again = harness.say(eve.email, code)
+    assert not any(r.secret for r in again) and "isn't right" in again[0].text
+    assert_must_change(server, eve, password)  # still the first reset's password: nothing changed
+
+
+@pytest.mark.parametrize(
+    "ask", ["reset {name}'s password", "unlock {name}", "reset the password for {email}"]
+)
+def test_someone_elses_account_is_never_touched(server, people, sqlite_url, ask: str) -> None:
+    eve, maria = people["employee"], people["manager"]
+    server.lock_out(maria.dn)
+    bot, _ = build_bot(
+        sqlite_url, directory=LdapDirectory(server.config()), reset_verification="chat_identity"
+    )
+    replies = Harness(bot).say(eve.email, ask.format(name=maria.username, email=maria.email))
+    assert "your own account" in replies[0].text and not any(r.secret for r in replies)
+    assert server.try_bind(eve.dn, eve.password).ok
+    assert not server.try_bind(maria.dn, maria.password).ok  # still locked: not unlocked for Eve
+
+
+def test_a_retried_event_resets_once(server, people, harness, smtp_server) -> None:
+    eve = people["employee"]
+    harness.say(eve.email, "I forgot my password")
+    code = code_for(smtp_server, "eve.private@example.net")
+    password = secret_of(harness.say(eve.email, code, event_id="evt-code-1"), eve.email)
+    assert harness.say(eve.email, code, event_id="evt-code-1") == []
+    assert_must_change(server, eve, password)  # a second reset would have made it worthless
+    assert len(smtp_server.wait_for(eve.email, 1)) == 1  # one "your password was reset" notice
+
+
+def test_a_half_done_reset_hands_the_password_over_and_opens_a_ticket(fresh_slapd, sqlite_url) -> None:
+    """slapd where the bot may set the password but not pwdReset: the second step of the reset fails."""
+    eve = fresh_slapd.create_user(name="Eve Half")
+    fresh_slapd.revoke_bot_write("pwdReset")
+    bot, _ = build_bot(
+        sqlite_url, directory=LdapDirectory(fresh_slapd.config()), reset_verification="chat_identity"
+    )
+    replies = Harness(bot).say(eve.email, "I forgot my password")
+    password = secret_of(replies, eve.email)
+    assert fresh_slapd.try_bind(eve.dn, password).ok  # it WAS changed…
+    assert not fresh_slapd.read(eve.dn, ["pwdReset"]).get("pwdReset")  # …without "must change"
+    mine = [r for r in replies if r.to == eve.email]
+    assert "may not be asked to choose a new password" in mine[0].text
+    assert "nothing was changed" not in " ".join(r.text for r in mine)
+    ticket = next(r.ticket for r in mine if r.ticket)
+    with bot.sessions() as s:
+        assert "pwdReset" in s.get(Ticket, ticket).transcript
+        assert s.scalars(select(ResetRequest)).one().status == "partial"
 
 
 def test_unlock_without_touching_the_password(server, people, harness) -> None:
@@ -150,11 +241,23 @@ def test_protected_and_disabled_accounts_are_refused_in_the_same_words(server, h
         assert {t.category for t in s.scalars(select(Ticket))} == {"reset"}
 
 
-def test_filter_injection_as_an_identity_matches_nobody(server, people, harness) -> None:
-    for email in ("*", "*)(mail=*", "a)(|(uid=*", "\\", "eve\x00@example.org"):
-        replies = harness.bot.handle(Inbound(Person("test", "U1", email), text="I forgot my password"))
-        assert REFUSAL.match(replies[-1].text) or "can't read" in replies[-1].text, replies[-1].text
-    assert server.try_bind(people["employee"].dn, people["employee"].password).ok
+def test_filter_injection_as_an_identity_matches_nobody(server, people, sqlite_url) -> None:
+    """Hostile chat identities that WOULD select exactly Eve if put into a filter unescaped; with
+    chat_identity verification, being mistaken for Eve would reset her password at once."""
+    eve = people["employee"]
+    local = eve.email.split("@")[0]
+    name_attribute = "sAMAccountName" if server.flavor == "ad" else "uid"
+    hostile = [f"{local}*", f"*{eve.email[2:]}", f"*)({name_attribute}={eve.username}"]
+    person_filter = server.config().person_filter
+    for value in hostile:  # control: each one is a real threat
+        assert server.count_matches(f"(&{person_filter}(mail={value}))") == 1, value
+    bot, _ = build_bot(
+        sqlite_url, directory=LdapDirectory(server.config()), reset_verification="chat_identity"
+    )
+    for value in hostile:
+        replies = bot.handle(Inbound(Person("test", "U1", value), text="I forgot my password"))
+        assert not any(r.secret for r in replies) and REFUSAL.match(replies[-1].text), replies[-1].text
+    assert server.try_bind(eve.dn, eve.password).ok
 
 
 def test_restart_between_code_and_confirmation_resumes(server, people, sqlite_url, smtp_server) -> None:
@@ -168,25 +271,29 @@ def test_restart_between_code_and_confirmation_resumes(server, people, sqlite_ur
     assert_must_change(server, eve, password)
 
 
-def test_the_secret_is_in_no_log_line_and_no_row(server, people, harness, smtp_server) -> None:
+def test_the_secret_is_in_no_row_no_email_and_no_log_line(
+    server, people, harness, smtp_server, monkeypatch
+) -> None:
+    """Two resets through the bot, the second followed by a failure that is logged with its traceback
+    while the password is still a local of a frame on the stack."""
     stream = io.StringIO()
     logs.configure_logging("DEBUG", "json", stream=stream)
     eve = people["employee"]
     harness.say(eve.email, "I forgot my password")
-    password = secret_of(harness.say(eve.email, code_for(smtp_server, "eve.private@example.net")), eve.email)
-    assert password not in stream.getvalue()
-    with harness.bot.sessions() as s:
-        tables = (
-            "audit_log",
-            "reset_requests",
-            "tickets",
-            "ticket_events",
-            "conversations",
-            "processed_events",
-        )
-        for table in tables:
-            rows = s.connection().exec_driver_sql(f"SELECT * FROM {table}").fetchall()
-            assert not any(password in str(value) for row in rows for value in row), table
+    first = secret_of(harness.say(eve.email, code_for(smtp_server, "eve.private@example.net")), eve.email)
+    assert smtp_server.wait_for(eve.email, 1)  # the notice went out: scanning the mailbox means something
+
+    def notify_fails(*_: object) -> None:
+        raise RuntimeError("mail queue full")
+
+    monkeypatch.setattr(account, "_notify_owner", notify_fails)
+    harness.say(eve.email, "I forgot my password")
+    second = secret_of(harness.say(eve.email, code_for(smtp_server, "eve.private@example.net", 2)), eve.email)
+    assert_must_change(server, eve, second)
+    text = stream.getvalue()
+    assert "mail queue full" in text and "audit_not_recorded" in text  # the failure was logged
+    for password in (first, second):
+        assert_secret_nowhere(harness.bot, password, smtp_server, text)
 
 
 def test_directory_down_mid_conversation_becomes_a_ticket(fresh_slapd, sqlite_url) -> None:

@@ -23,7 +23,7 @@ from automations.directory import (
     NotPermitted,
     PolicyViolation,
 )
-from automations.ldap import LdapDirectory
+from automations.ldap import LdapDirectory, active_directory, connection
 from automations.passwords import generate_temporary_password
 from tests.servers.directory import CapturedLogs, DirectoryServer
 
@@ -208,6 +208,71 @@ def test_domain_admin_inside_the_delegated_ou_is_refused(
     with pytest.raises(NotPermitted):
         directory.reset_password(person, "Hijack-Passw0rd!9")
     assert samba_ad.try_bind(user.dn, user.password).ok  # unchanged
+
+
+def test_unreadable_domain_sid_fails_closed(
+    samba_ad: DirectoryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the domain SID, Domain Admins cannot be recognised: every account counts as protected."""
+    user = samba_ad.create_user()
+    domain = samba_ad.base_dn
+    real_read = connection.Session.read
+
+    def read_without_domain_sid(self, dn, attributes, search_filter="(objectClass=*)"):
+        if attributes == ["objectSid"] and dn.lower() == domain.lower():
+            return None  # as if the bot were not allowed to read it
+        return real_read(self, dn, attributes, search_filter)
+
+    monkeypatch.setattr(connection.Session, "read", read_without_domain_sid)
+    directory = LdapDirectory(samba_ad.config())
+    try:
+        person = person_for(directory, user.email)
+        status = directory.account_status(person)
+        assert status.protected and "could not be resolved" in status.protected_reason
+        with pytest.raises(NotPermitted):
+            directory.reset_password(person, "Never-Set-Passw0rd!")
+        monkeypatch.setattr(connection.Session, "read", real_read)
+        assert not directory.account_status(person).protected  # not cached: fixed as soon as readable
+    finally:
+        directory.close()
+    assert samba_ad.try_bind(user.dn, user.password).ok
+
+
+def test_unreadable_group_memberships_fail_closed(
+    samba_ad: DirectoryServer, directory: LdapDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = samba_ad.create_user()
+    without_token_groups = [a for a in active_directory.STATUS_ATTRIBUTES if a != "tokenGroups"]
+    monkeypatch.setattr(active_directory, "STATUS_ATTRIBUTES", without_token_groups)
+    status = directory.account_status(person_for(directory, user.email))
+    assert status.protected and "tokenGroups" in status.protected_reason
+
+
+def test_the_decoy_status_read_costs_the_queries_of_a_real_one(
+    samba_ad: DirectoryServer, directory: LdapDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refusing an unknown person must cost what refusing a known one does, or timing tells them apart."""
+    person = person_for(directory, samba_ad.create_user().email)
+    directory.account_status(person)  # the protected groups are resolved once and cached
+    queries = count_queries(monkeypatch)
+    directory.account_status(person)
+    real = len(queries)
+    directory.decoy_status_read()
+    assert real >= 2 and len(queries) - real == real
+
+
+def count_queries(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every search the backend sends from now on (paged or not), as a list that grows."""
+    sent: list[str] = []
+    for name in ("search", "paged_search"):
+        real = getattr(connection.Session, name)
+
+        def counting(self, *args, _real=real, _name=name, **kwargs):
+            sent.append(_name)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(connection.Session, name, counting)
+    return sent
 
 
 def test_seeded_domain_admin_is_protected(directory: LdapDirectory) -> None:

@@ -24,6 +24,7 @@ from automations.directory import (
     NotFound,
     NotLocked,
     NotPermitted,
+    PartiallyApplied,
     PolicyViolation,
 )
 from automations.ldap import LdapDirectory, connection
@@ -262,6 +263,46 @@ def test_reset_clears_a_lockout(slapd: DirectoryServer, directory: LdapDirectory
 
 
 # --- refusals --------------------------------------------------------------------------------------------
+
+
+def test_a_reset_whose_must_change_step_fails_reports_the_changed_password(
+    fresh_slapd: DirectoryServer,
+) -> None:
+    """The bot may set passwords but not pwdReset: the password changes, "must change" does not, and the
+    caller is told exactly that (PartiallyApplied), never that the reset failed."""
+    user = fresh_slapd.create_user()
+    fresh_slapd.revoke_bot_write("pwdReset")
+    directory = LdapDirectory(fresh_slapd.config())
+    try:
+        person = directory.find_by_email(user.email)
+        assert person is not None
+        with pytest.raises(PartiallyApplied) as raised:
+            directory.reset_password(person, "Half-Done-Pass-11")
+    finally:
+        directory.close()
+    assert raised.value.unfinished == ("must_change",) and "pwdReset" in raised.value.reason
+    assert fresh_slapd.try_bind(user.dn, "Half-Done-Pass-11").ok
+    assert not fresh_slapd.read(user.dn, ["pwdReset"]).get("pwdReset")
+
+
+def test_the_decoy_status_read_costs_the_queries_of_a_real_one(
+    slapd: DirectoryServer, directory: LdapDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refusing an unknown person must cost what refusing a known one does, or timing tells them apart."""
+    person = directory.find_by_email(slapd.create_user().email)
+    assert person is not None
+    sent: list[str] = []
+    real_search = connection.Session.search
+
+    def counting(self, *args, **kwargs):
+        sent.append("search")
+        return real_search(self, *args, **kwargs)
+
+    monkeypatch.setattr(connection.Session, "search", counting)
+    directory.account_status(person)
+    real = len(sent)
+    directory.decoy_status_read()
+    assert real >= 2 and len(sent) - real == real  # the status read and the group walk, both times
 
 
 def test_protected_group_members_are_refused(

@@ -6,12 +6,13 @@ from __future__ import annotations
 import threading
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot.store import db
-from bot.store.models import Base, Ticket, TicketEvent
+from bot.store.models import Base, ResetRequest, Ticket, TicketEvent
 from tests.conftest import Harness, build_bot
 
 ADA, BOB, TESS, TOM = "ada@example.com", "bob@example.com", "tess@example.com", "tom@example.com"
@@ -31,6 +32,41 @@ def test_migrations_create_exactly_the_models_schema(database_url: str) -> None:
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
+
+
+def test_a_database_from_the_first_release_upgrades_with_its_data_and_downgrades(database_url: str) -> None:
+    engine = db.make_engine(database_url)
+    config = db.alembic_config(database_url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(
+            text(
+                "INSERT INTO tickets (subject, problem, status, urgent, category, requester_email, "
+                "requester_name, requester_title, requester_department, requester_location, "
+                "requester_manager, assignee_email, flags, transcript, resolution, rating_comment, "
+                "created_at, updated_at) VALUES ('Old', 'from 0001', 'new', false, 'human', "
+                "'ada@example.com', 'Ada', '', '', '', '', NULL, '[]', '', '', '', "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO reset_requests (correlation_id, person_email, kind, method, status, "
+                "code_hash, attempts, approver_email, created_at, updated_at) VALUES "
+                "('c1', 'ada@example.com', 'reset', 'email_code', 'done', '', 0, '', "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+    db.upgrade(engine)
+    with db.make_session_factory(engine)() as s:
+        old = s.scalars(select(Ticket)).one()
+        assert (old.problem, old.requester_directory) == ("from 0001", "")
+        assert s.scalars(select(ResetRequest)).one().account_id == ""
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001")
+        assert connection.execute(text("SELECT problem FROM tickets")).scalar_one() == "from 0001"
 
 
 def test_full_ticket_lifecycle(database_url: str) -> None:

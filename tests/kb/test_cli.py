@@ -88,3 +88,17 @@ def test_list_json() -> None:
 def test_missing_folder_is_a_usage_error() -> None:
     result = CliRunner().invoke(kb, ["search", "--kb", "/nonexistent/folder", "vpn"])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_search_and_index_use_the_lexical_ranker_unless_asked_for_semantic(tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "vpn-setup.md").write_text((SHIPPED_ARTICLES / "vpn-setup.md").read_text(encoding="utf-8"))
+    assert "(lexical)" in run(
+        "index", "--kb", str(folder)
+    )  # whether or not the [semantic] extra is installed
+    plain = run("search", "--kb", str(SHIPPED_ARTICLES), "--json", "my printer has a paper jam")
+    lexical = run(
+        "search", "--kb", str(SHIPPED_ARTICLES), "--json", "--no-semantic", "my printer has a paper jam"
+    )
+    assert plain == lexical

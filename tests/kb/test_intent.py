@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from kb.intent import INTENTS, IntentClassifier, classify_message, load_utterances
+from kb.intent import INTENTS, IntentClassifier, classify_message, guards, load_utterances
 from kb.intent import product as product_module
 from kb.intent.classifier import normalise
 from kb.intent.cli import intent as intent_command
@@ -94,6 +94,15 @@ HELD_OUT: list[tuple[str, str | None]] = [
     ("the printer on my floor is out of toner", None),
     ("what's the best pizza place nearby?", None),
     ("my phone is locked and I forgot the code", None),
+    # misroutes found with unseen messages (fixed with other, varied utterances; these stay unseen)
+    ("my password manager isn't filling in my password on chrome", None),
+    ("password expiry rules?", None),
+    ("vpn not connecting", None),
+    ("ok thx", "smalltalk"),
+    ("my manager said I should get access to the payroll system, how do I get that", "request_access"),
+    # safety hazards are urgent reports, never knowledge-base questions
+    ("my laptop battery is swollen", "report_outage"),
+    ("there's smoke coming out of the printer", "report_outage"),
 ]
 
 
@@ -188,6 +197,40 @@ def test_policy_questions_may_not_route_to_reset_or_unlock(text: str) -> None:
 )
 def test_guards_leave_real_requests_alone(text: str) -> None:
     assert veto(text, "reset_password") is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my printer is on fire",
+        "the charger is sparking",
+        "I smell burning plastic near the server rack",
+        "the power strip is melting",
+        "laptop battery is swollen and the trackpad is bulging",
+        "got an electric shock from the monitor",
+        "there's a fire in the server room",
+    ],
+)
+def test_safety_hazards_are_recognised(text: str) -> None:
+    assert guards.is_safety_hazard(text)
+    assert classify_message(text, semantic=False).intent == "report_outage"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the firewall blocks my app",
+        "Firefox won't start",
+        "Apache Spark job failed",
+        "how do I burn a DVD",
+        "the smoke test failed on staging",
+        "where is the smoking area",
+        "battery drains fast",
+        "fire up the VPN before the meeting",
+    ],
+)
+def test_it_words_that_contain_hazard_words_are_not_hazards(text: str) -> None:
+    assert not guards.is_safety_hazard(text)
 
 
 def test_asking_for_a_shared_password_is_not_a_reset() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,26 @@ def test_cli_semantic_json_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert record["answer"] == "lost-device" and record["results"][0]["id"] == "lost-device"
+
+
+def test_one_offline_model_per_process_for_kb_and_intents_and_no_progress_bars(tmp_path: Path) -> None:
+    code = f"""
+import os
+os.environ["HF_HUB_OFFLINE"] = "0"  # even a contrary setting does not let it go online
+import kb.semantic as s
+loads = []
+original = s.load_model
+s.load_model = lambda: loads.append(1) or original()
+from kb.articles import load_articles
+from kb.search import KnowledgeBase
+from kb.intent import classify_message
+kb = KnowledgeBase.build(load_articles({str(SHIPPED)!r}), semantic=True)
+kb.search("my vpn will not connect at the hotel")
+assert classify_message("I forgot my password", semantic=True).intent == "reset_password"
+assert loads == [1], loads
+assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["TRANSFORMERS_OFFLINE"] == "1"
+"""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "it/s" not in done.stderr and "Batches" not in done.stderr and "%|" not in done.stderr

@@ -149,6 +149,30 @@ class DirectoryServer:
         finally:
             conn.unbind()
 
+    def count_matches(self, search_filter: str) -> int:
+        """Entries under base_dn matching a raw, unescaped filter, searched as the administrator: proves
+        that a test's hostile input WOULD select someone if a backend forgot to escape it."""
+        conn = self.admin()
+        try:
+            conn.search(self.base_dn, search_filter, attributes=["cn"])
+            return len([entry for entry in conn.response or [] if entry.get("type") == "searchResEntry"])
+        finally:
+            conn.unbind()
+
+    def revoke_bot_write(self, attribute: str) -> None:
+        """OpenLDAP only: restart slapd with the bot allowed to read but not write `attribute`, e.g. pwdReset
+        to make the second step of a reset fail after the password has changed."""
+        if self.flavor != "openldap":
+            raise RuntimeError("only the slapd server's ACLs can be changed")
+        conf = self.workdir / "slapd.conf"
+        first_rule = "access to attrs=userPassword"
+        rule = (
+            f'access to attrs={attribute}\n  by dn.exact="{self.bot_dn}" read\n  by users read\n  by * none\n'
+        )
+        conf.write_text(conf.read_text().replace(first_rule, rule + first_rule, 1))
+        self.stop()
+        self.start_again()
+
     def lock_out(self, dn: str, attempts: int = 3) -> None:
         """Bad binds until the policy (3 failures on both servers) locks the account."""
         for attempt in range(attempts):

@@ -166,3 +166,102 @@ def test_secrets_are_redacted_from_log_lines() -> None:
     assert "Tr0ub4dor&3-xyz" not in text and "hunter2-hunter2" not in text
     assert lines[0]["password"] == "[redacted]" and "[redacted]" in lines[0]["note"]
     logs.forget_secret("Tr0ub4dor&3-xyz")
+
+
+# --- deferred effects and flow-end hooks (bot/engine.py) ------------------------------------------------
+
+EFFECT_LOG: list[str] = []
+
+
+@registry.action("test.defer")
+def _defer(ctx, argument: str) -> None:
+    """A test-only button: records a ticket now, and defers `argument` (ok | fail_before | fail_after)."""
+    from handlers import tickets
+
+    ticket = tickets.open_ticket(ctx, problem="deferred work", urgent=False)
+    ctx.reply(f"queued #{ticket.id}")
+
+    def effect(fresh) -> None:
+        committed = fresh.session.get(Ticket, ticket.id) is not None  # the event's commit is visible
+        EFFECT_LOG.append(f"ran committed={committed}")
+        if argument == "fail_before":
+            raise RuntimeError("broke before acting")
+        EFFECT_LOG.append("acted outside")
+        fresh.outbox.happened(action="test.acted", target=fresh.speaker.email, result="success")
+        fresh.reply("done outside")
+        if argument == "fail_after":
+            raise RuntimeError("broke after acting")
+
+    ctx.after_commit(effect)
+
+
+@registry.flow("test.flow")
+def _in_test_flow(ctx, text: str) -> None:
+    ctx.reply("still in the test flow")
+
+
+@registry.action("test.enter")
+def _enter_test_flow(ctx, argument: str) -> None:
+    ctx.state.start("test.flow", "one", token=argument)
+    ctx.reply("in")
+
+
+@registry.on_end("test.flow")
+def _left_test_flow(ctx, data: dict) -> None:
+    EFFECT_LOG.append(f"left {data.get('token')}")
+
+
+@pytest.fixture
+def effect_log() -> list[str]:
+    EFFECT_LOG.clear()
+    return EFFECT_LOG
+
+
+def test_effects_run_after_the_commit_and_their_replies_follow(harness: Harness, effect_log) -> None:
+    replies = harness.press(ADA, "test.defer:ok")
+    assert [r.text for r in Harness.to(replies, ADA)] == ["queued #1", "done outside"]
+    assert effect_log == ["ran committed=True", "acted outside"]
+
+
+def test_an_effect_failing_before_acting_says_so_and_keeps_the_event(harness: Harness, effect_log) -> None:
+    replies = harness.press(ADA, "test.defer:fail_before", event_id="evt-f")
+    mine = [r.text for r in Harness.to(replies, ADA)]
+    assert mine[0] == "queued #1" and "went wrong on my side before I could finish" in mine[1]
+    assert count(harness, Ticket) == 1  # the event's own work stays committed
+    assert harness.press(ADA, "test.defer:fail_before", event_id="evt-f") == []  # and is not redone
+
+
+def test_an_effect_failing_after_acting_still_delivers_and_logs_the_audit(
+    harness: Harness, effect_log
+) -> None:
+    from bot import logs
+
+    stream = io.StringIO()
+    logs.configure_logging("INFO", "json", stream=stream)
+    replies = harness.press(ADA, "test.defer:fail_after")
+    assert [r.text for r in Harness.to(replies, ADA)] == ["queued #1", "done outside"]
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    fallback = [line for line in lines if line["event"] == "audit_not_recorded"]
+    assert fallback and fallback[0]["level"] == "error" and "test.acted" in str(fallback[0]["audit"])
+
+
+@pytest.mark.parametrize("leave", ["cancel", "another flow", "timeout"])
+def test_leaving_a_flow_in_any_way_runs_its_end_hook(
+    sqlite_url: str, effect_log, leave: str, frozen_clock
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    frozen_clock(start)
+    h = Harness(build_bot(sqlite_url, conversation_timeout_minutes=5)[0])
+    h.press(ADA, "test.enter:first")
+    assert h.say(ADA, "anything")[0].text == "still in the test flow"
+    assert effect_log == []
+    if leave == "cancel":
+        h.say(ADA, "cancel")
+    elif leave == "another flow":
+        h.press(ADA, "test.enter:second")
+    else:
+        frozen_clock(start + timedelta(minutes=6))
+        h.say(ADA, "hello")
+    assert effect_log == ["left first"]
