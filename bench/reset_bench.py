@@ -83,10 +83,12 @@ def report(label: str, timings: list[float]) -> bool:
 def time_bot_resets(server: DirectoryServer, n: int) -> list[float]:
     manager = server.create_user(name="Bench Manager")
     employee = server.create_user(name="Bench Employee", manager=manager.dn)
+    # As deployed: a protected group to check (AD always checks its built-in privileged groups).
+    protected = () if server.flavor == "ad" else (server.create_group("tier0-admins"),)
     with tempfile.TemporaryDirectory() as folder:
         bot, _ = build_bot(
             f"sqlite:///{Path(folder) / 'bench.db'}",
-            directory=LdapDirectory(server.config()),
+            directory=LdapDirectory(server.config(protected_groups=protected)),
             reset_verification="manager_approval",
             # Roles by email: the test directories have no role groups to look up on every message.
             technician_group="",

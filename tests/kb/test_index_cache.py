@@ -9,20 +9,7 @@ import pytest
 
 from kb import index
 from kb.index import cache_file, open_folder
-
-
-def article(article_id: str, title: str, body: str = "1. Do the thing.") -> str:
-    return f"---\nid: {article_id}\ntitle: {title}\nquestions:\n  - {title.lower()}\n---\n{body}\n"
-
-
-@pytest.fixture
-def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    kb_dir = tmp_path / "kb"
-    kb_dir.mkdir()
-    (kb_dir / "vpn.md").write_text(article("vpn", "Connect to the VPN"), encoding="utf-8")
-    (kb_dir / "printer.md").write_text(article("printer", "Clear a printer jam"), encoding="utf-8")
-    return kb_dir
+from tests.kb.conftest import article
 
 
 def bump_mtime(path: Path) -> None:

@@ -15,12 +15,9 @@ from sqlalchemy.orm import Session
 from bot.knowledge import KnowledgeService
 from bot.store import db
 from bot.store.models import KbArticle, KbExample
+from tests.kb.conftest import article
 
 WHEN = datetime(2026, 11, 20, 9, tzinfo=UTC)
-
-
-def article(article_id: str, title: str, body: str = "1. Do the thing.") -> str:
-    return f"---\nid: {article_id}\ntitle: {title}\nquestions:\n  - {title.lower()}\n---\n{body}\n"
 
 
 class Clock:
@@ -29,16 +26,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    kb_dir = tmp_path / "articles"
-    kb_dir.mkdir()
-    (kb_dir / "vpn.md").write_text(article("vpn", "Connect to the VPN"), encoding="utf-8")
-    (kb_dir / "printer.md").write_text(article("printer", "Clear a printer jam"), encoding="utf-8")
-    return kb_dir
 
 
 @pytest.fixture
