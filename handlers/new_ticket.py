@@ -34,7 +34,9 @@ def start(
         "urgency" if problem else "problem",
         problem=problem.strip(),
         category=category,
-        transcript="\n\n".join(part for part in (transcript, said and "Conversation:\n" + said) if part),
+        transcript="\n\n".join(
+            part for part in (transcript, said and tickets.CONVERSATION_HEADING + said) if part
+        ),
     )
     lead = f"{intro} " if intro else ""
     if problem:

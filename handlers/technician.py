@@ -51,7 +51,7 @@ def show(ctx: Context, ticket_id: int) -> None:
     ctx.reply(
         "History:\n" + "\n".join(history),
         tickets.technician_buttons(ticket),
-        card=tickets.ticket_card(ticket),
+        card=tickets.ticket_card(ticket, full=True),
         ticket=ticket.id,
     )
 

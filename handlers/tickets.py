@@ -494,8 +494,13 @@ def notify(ctx: Context, ticket: Ticket, *notices: Notice) -> None:
 
 # ---------------------------------------------------------------- presentation shared by the handlers
 
+# Separates what the bot tried from the conversation turns in a ticket's transcript (see new_ticket).
+CONVERSATION_HEADING = "Conversation:\n"
+CARD_TEXT_CHARS = 300
 
-def ticket_card(ticket: Ticket) -> Card:
+
+def ticket_card(ticket: Ticket, *, full: bool = False) -> Card:
+    """The ticket at a glance; `full` (Details, `show N`) adds the conversation that led to it."""
     fields: list[tuple[str, str]] = [
         ("Status", ticket.status + (f" ({', '.join(ticket.flags)})" if ticket.flags else "")),
         ("Urgency", "urgent" if ticket.urgent else "not urgent"),
@@ -512,8 +517,15 @@ def ticket_card(ticket: Ticket) -> Card:
     fields.append(("Assignee", ticket.assignee_email or "unclaimed"))
     fields.append(("Opened", ticket.created_at.strftime("%Y-%m-%d %H:%M UTC")))
     fields.append(("Problem", ticket.problem))
-    if ticket.transcript:
-        fields.append(("What the bot tried", ticket.transcript))
+    tried, _, conversation = ticket.transcript.partition(CONVERSATION_HEADING)
+    if tried.strip():
+        fields.append(
+            ("What the bot tried", tried.strip() if full else _shorten(tried.strip(), CARD_TEXT_CHARS))
+        )
+    if conversation.strip():
+        turns = conversation.strip().splitlines()
+        shown = "\n".join(turns) if full else f"{len(turns)} messages (Details / show {ticket.id})"
+        fields.append(("Conversation", shown))
     if ticket.resolution:
         fields.append(("Resolution", ticket.resolution))
     if ticket.rating is not None:

@@ -38,6 +38,18 @@ def test_talk_to_a_human_carries_the_last_turns_as_transcript(harness: Harness) 
     assert "[Open a ticket / No thanks]" in ticket.transcript  # what it offered
 
 
+def test_the_triage_card_is_brief_and_details_show_the_whole_conversation(harness: Harness) -> None:
+    harness.say(ADA, "my printer prints blank pages")
+    harness.say(ADA, "talk to a human")
+    harness.say(ADA, "Printer on floor 3 prints nothing")
+    posted = harness.say(ADA, "not urgent")
+    card = dict(next(r.card for r in posted if r.to.startswith("#") and r.card).fields)
+    assert card["Conversation"].startswith("2 messages") and "blank pages" not in str(card)
+    details = harness.say(TESS, "show 1")
+    full = dict(next(r.card for r in details if r.card).fields)
+    assert "my printer prints blank pages" in full["Conversation"]
+
+
 def test_transcript_is_bounded(harness: Harness) -> None:
     for n in range(30):
         harness.say(ADA, f"message number {n} " + "x" * 1000)
