@@ -142,7 +142,8 @@ def tickets() -> None:
 @friendly_errors
 def tickets_list(as_json: bool, status: str | None) -> None:
     """The queue: open tickets on top (unclaimed urgent first, then oldest)."""
-    from handlers.tickets import OPEN_STATUSES, queue
+    from handlers.ticket_views import OPEN_STATUSES
+    from handlers.tickets import queue
 
     with _session() as session:
         rows = queue(session, limit=10_000, include_done=True)
@@ -170,7 +171,7 @@ def tickets_list(as_json: bool, status: str | None) -> None:
 @friendly_errors
 def tickets_show(ticket_id: int, as_json: bool) -> None:
     """One ticket with its history."""
-    from handlers.tickets import event_line, ticket_card
+    from handlers.ticket_views import event_line, ticket_card
 
     with _session() as session:
         ticket = session.get(Ticket, ticket_id)

@@ -7,7 +7,7 @@ from the directory and the conversation.
 from __future__ import annotations
 
 from bot.messages import Button
-from handlers import conversations, insights, tickets
+from handlers import conversations, insights, ticket_views, tickets
 from handlers.context import Context
 from handlers.registry import action, flow, in_flow
 
@@ -35,7 +35,7 @@ def start(
         problem=problem.strip(),
         category=category,
         transcript="\n\n".join(
-            part for part in (transcript, said and tickets.CONVERSATION_HEADING + said) if part
+            part for part in (transcript, said and ticket_views.CONVERSATION_HEADING + said) if part
         ),
     )
     lead = f"{intro} " if intro else ""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.messages import Button
-from handlers import tickets
+from handlers import ticket_views, tickets
 from handlers.context import Context
 from handlers.registry import action, flow, in_flow
 from handlers.tickets import TicketError
@@ -17,7 +17,7 @@ def show_my_tickets(ctx: Context) -> None:
     if not mine:
         ctx.reply("You have no tickets. If something is wrong, tell me about it.")
         return
-    ctx.reply("Your tickets:\n" + "\n".join(tickets.status_line(t) for t in mine))
+    ctx.reply("Your tickets:\n" + "\n".join(ticket_views.status_line(t) for t in mine))
 
 
 def relay_follow_up(ctx: Context, ticket_id: int, text: str, *, remind: bool = False) -> bool:
@@ -121,7 +121,11 @@ def reopen(ctx: Context, ticket_ref: str, reason: str) -> None:
 
     def run() -> None:
         ticket = tickets.get(ctx.session, tickets.parse_id(ticket_ref))
-        if reason and ticket.status in tickets.OPEN_STATUSES and ticket.requester_email == ctx.speaker.email:
+        if (
+            reason
+            and ticket.status in ticket_views.OPEN_STATUSES
+            and ticket.requester_email == ctx.speaker.email
+        ):
             tickets.requester_message(ctx, ticket.id, reason)
             ctx.reply(
                 f"Ticket #{ticket.id} is still open, so I added what you said to it; "
@@ -136,4 +140,6 @@ def reopen(ctx: Context, ticket_ref: str, reason: str) -> None:
 
 
 def _handler_of(ctx: Context, ticket: tickets.Ticket) -> str:
-    return tickets.display_name(ctx, ticket.assignee_email) if ticket.assignee_email else "the service desk"
+    return (
+        ticket_views.display_name(ctx, ticket.assignee_email) if ticket.assignee_email else "the service desk"
+    )

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from bot.clock import now
 from bot.messages import Button
-from handlers import insights, people, tickets
+from handlers import insights, people, ticket_views, tickets
 from handlers.context import Context
 from handlers.registry import action, flow, in_flow
 
@@ -40,18 +40,18 @@ def show_queue(ctx: Context) -> None:
     buttons = [_first_button(t) for t in open_tickets[:5]]
     ctx.reply(
         f"Open tickets: {total}{shown}, unclaimed urgent first:\n"
-        + "\n".join(tickets.queue_line(t) for t in open_tickets),
+        + "\n".join(ticket_views.queue_line(t) for t in open_tickets),
         buttons,
     )
 
 
 def show(ctx: Context, ticket_id: int) -> None:
     ticket = tickets.get(ctx.session, ticket_id)
-    history = [tickets.event_line(e) for e in ticket.events[-8:]]
+    history = [ticket_views.event_line(e) for e in ticket.events[-8:]]
     ctx.reply(
         "History:\n" + "\n".join(history),
-        tickets.technician_buttons(ticket),
-        card=tickets.ticket_card(ticket, full=True),
+        ticket_views.technician_buttons(ticket),
+        card=ticket_views.ticket_card(ticket, full=True),
         ticket=ticket.id,
     )
 
@@ -101,8 +101,8 @@ def _claim(ctx: Context, ticket_id: int, _: str) -> None:
     ticket = tickets.claim(ctx, ticket_id)
     ctx.reply(
         f"Ticket #{ticket.id} is yours.",
-        tickets.technician_buttons(ticket),
-        card=tickets.ticket_card(ticket),
+        ticket_views.technician_buttons(ticket),
+        card=ticket_views.ticket_card(ticket),
         ticket=ticket.id,
     )
 
@@ -117,7 +117,7 @@ def _assign(ctx: Context, ticket_id: int, email: str) -> None:
         _offer_assignees(ctx, ticket_id)
         return
     tickets.reassign(ctx, ticket_id, email)
-    ctx.reply(f"Ticket #{ticket_id} is now assigned to {tickets.display_name(ctx, email)}.")
+    ctx.reply(f"Ticket #{ticket_id} is now assigned to {ticket_views.display_name(ctx, email)}.")
 
 
 def _reply(ctx: Context, ticket_id: int, text: str) -> None:
@@ -140,7 +140,10 @@ def _flag(ctx: Context, ticket_id: int, flag: str) -> None:
     if not flag:
         ctx.reply(
             f"Which flag for #{ticket_id}?",
-            [Button(f"ticket.setflag:{ticket_id}:{name}", name.replace("_", " ")) for name in tickets.FLAGS],
+            [
+                Button(f"ticket.setflag:{ticket_id}:{name}", name.replace("_", " "))
+                for name in ticket_views.FLAGS
+            ],
         )
         return
     tickets.set_flag(ctx, ticket_id, flag.replace(" ", "_").lower())
@@ -228,7 +231,7 @@ def _offer_assignees(ctx: Context, ticket_id: int) -> None:
     ctx.reply(
         f"Assign #{ticket_id} to whom?",
         [
-            Button(f"ticket.assignto:{ticket_id}:{email}", tickets.display_name(ctx, email))
+            Button(f"ticket.assignto:{ticket_id}:{email}", ticket_views.display_name(ctx, email))
             for email in others
         ],
     )

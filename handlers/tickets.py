@@ -2,13 +2,12 @@
 
 Each operation changes the ticket, appends an event to its history, and tells the people concerned —
 the requester, the assignee, a previous assignee — through `notify`, in chat and by email, never the
-person who made the change.
+person who made the change. Delivery is in `ticket_notices`; cards, lines and buttons in `ticket_views`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import structlog
 from sqlalchemy import case, func, select, update
@@ -16,41 +15,26 @@ from sqlalchemy.orm import Session
 
 from bot import logs
 from bot.clock import now
-from bot.messages import Button, Card
+from bot.messages import Button
 from bot.store.models import Ticket, TicketEvent
 from handlers import conversations
 from handlers.context import Context
+from handlers.ticket_notices import Notice, mail_subject, notify, to_assignee, to_both, to_requester
+from handlers.ticket_views import (
+    DIRECTORY_WORDS,
+    FLAGS,
+    OPEN_STATUSES,
+    display_name,
+    rating_buttons,
+    shorten,
+    technician_buttons,
+    ticket_card,
+)
 
 log = structlog.get_logger(__name__)
-OPEN_STATUSES = ("new", "claimed", "waiting")
-STATUS_WORDS = {
-    "new": "new, waiting for a technician",
-    "claimed": "being worked on",
-    "waiting": "waiting for your answer",
-    "resolved": "resolved",
-    "closed": "closed",
-}
-# The same statuses as the service desk says them in its queue.
-TECHNICIAN_STATUS_WORDS = {
-    "new": "unclaimed",
-    "claimed": "claimed",
-    "waiting": "waiting on the requester",
-    "resolved": "resolved",
-    "closed": "closed",
-}
-# Why a ticket will take longer, in words the requester understands.
-FLAGS = {
-    "needs_budget": "it needs budget approval, which usually adds a few days",
-    "needs_approval": "it needs someone's approval before we can go ahead",
-}
 FLAGS_CLEARED = {
     "needs_budget": "the budget approval it was waiting for is no longer holding it up",
     "needs_approval": "the approval it was waiting for is no longer holding it up",
-}
-# What the directory said about the requester, as the triage card puts it.
-DIRECTORY_WORDS = {
-    "not_found": "not found in the directory",
-    "unavailable": "not checked: the directory was unavailable",
 }
 SUBJECT_LENGTH = 80
 # Ticket ids are database integers (PostgreSQL's are 32-bit): a larger number names no ticket, and
@@ -64,17 +48,6 @@ ROLE_UNVERIFIED = (
 
 class TicketError(Exception):
     """An operation that cannot be done; the message is shown to the person as it is."""
-
-
-@dataclass(frozen=True)
-class Notice:
-    """What one person is told about a ticket update (`email` when the email should say it differently)."""
-
-    to: str | None
-    text: str
-    buttons: Sequence[Button] = ()
-    card: Card | None = None
-    email: str = ""
 
 
 def open_ticket(
@@ -122,7 +95,7 @@ def open_ticket(
     # The requester made this change, but the email is their receipt with the ticket number.
     ctx.email(
         ticket.requester_email,
-        _mail_subject(ticket),
+        mail_subject(ticket),
         f"We opened ticket #{ticket.id} for you:\n\n"
         f"{ticket.problem}\n\nA technician will pick it up; you can follow it in chat.",
     )
@@ -133,9 +106,9 @@ def parse_id(text: str) -> int:
     """A ticket number as typed or carried by a button ("12", "#12"); TicketError when it names none."""
     digits = text.strip().removeprefix("#")
     if not digits.isdigit():
-        raise TicketError(f"'{_shorten(text, 20)}' is not a ticket number.")
+        raise TicketError(f"'{shorten(text, 20)}' is not a ticket number.")
     if len(digits) > len(str(MAX_TICKET_ID)) or not 1 <= int(digits) <= MAX_TICKET_ID:
-        raise TicketError(f"There is no ticket #{_shorten(digits, 30)}.")
+        raise TicketError(f"There is no ticket #{shorten(digits, 30)}.")
     return int(digits)
 
 
@@ -201,7 +174,7 @@ def claim(ctx: Context, ticket_id: int) -> Ticket:
         raise TicketError(f"Ticket #{ticket_id} is {ticket.status}; reopen it first.")
     _record(ctx, ticket, "claimed")
     notify(
-        ctx, ticket, _to_requester(ticket, f"{ctx.speaker.name} is now working on your ticket #{ticket.id}.")
+        ctx, ticket, to_requester(ticket, f"{ctx.speaker.name} is now working on your ticket #{ticket.id}.")
     )
     return ticket
 
@@ -214,7 +187,7 @@ def unclaim(ctx: Context, ticket_id: int) -> Ticket:
     notify(
         ctx,
         ticket,
-        _to_requester(
+        to_requester(
             ticket,
             f"{ctx.speaker.name} is no longer working on your ticket #{ticket.id}; "
             "it's back in the queue and the next free technician will pick it up.",
@@ -252,7 +225,7 @@ def reassign(ctx: Context, ticket_id: int, to_email: str) -> Ticket:
             ticket_card(ticket),
         ),
         Notice(previous, f"{ctx.speaker.name} reassigned ticket #{ticket.id} from you to {new_name}."),
-        _to_requester(ticket, f"{new_name} is now working on your ticket #{ticket.id}."),
+        to_requester(ticket, f"{new_name} is now working on your ticket #{ticket.id}."),
     )
     return ticket
 
@@ -273,7 +246,7 @@ def reply_to_requester(ctx: Context, ticket_id: int, text: str) -> Ticket:
     notify(
         ctx,
         ticket,
-        _to_requester(
+        to_requester(
             ticket,
             f"{ctx.speaker.name} (IT) about ticket #{ticket.id}: {text}{how}",
             [
@@ -283,7 +256,7 @@ def reply_to_requester(ctx: Context, ticket_id: int, text: str) -> Ticket:
             email=f"{ctx.speaker.name} wrote:\n\n{text}\n\n"
             "Answer in chat with the bot; your reply goes to the ticket.",
         ),
-        _to_assignee(ticket, f"{ctx.speaker.name} wrote to the requester of #{ticket.id}: {text}"),
+        to_assignee(ticket, f"{ctx.speaker.name} wrote to the requester of #{ticket.id}: {text}"),
     )
     return ticket
 
@@ -302,7 +275,7 @@ def requester_message(ctx: Context, ticket_id: int, text: str) -> Ticket:
         notify(
             ctx,
             ticket,
-            _to_assignee(
+            to_assignee(
                 ticket,
                 f"{ticket.requester_name} on ticket #{ticket.id}: {text}",
                 [
@@ -326,7 +299,7 @@ def add_note(ctx: Context, ticket_id: int, text: str) -> Ticket:
     _require_technician(ctx)
     ticket = get(ctx.session, ticket_id)
     _record(ctx, ticket, "note", text)
-    notify(ctx, ticket, _to_assignee(ticket, f"{ctx.speaker.name} added a note to #{ticket.id}: {text}"))
+    notify(ctx, ticket, to_assignee(ticket, f"{ctx.speaker.name} added a note to #{ticket.id}: {text}"))
     return ticket
 
 
@@ -341,12 +314,12 @@ def set_flag(ctx: Context, ticket_id: int, flag: str, on: bool = True) -> Ticket
     ticket.flags = flags
     _record(ctx, ticket, "flag_set" if on else "flag_cleared", flag)
     if on:
-        to_requester = f"Your ticket #{ticket.id} will take longer: {FLAGS[flag]}."
-        to_assignee = f"{ctx.speaker.name} flagged #{ticket.id} {flag}."
+        for_requester = f"Your ticket #{ticket.id} will take longer: {FLAGS[flag]}."
+        for_assignee = f"{ctx.speaker.name} flagged #{ticket.id} {flag}."
     else:
-        to_requester = f"Good news about ticket #{ticket.id}: {FLAGS_CLEARED[flag]}."
-        to_assignee = f"{ctx.speaker.name} cleared the flag {flag} on #{ticket.id}."
-    notify(ctx, ticket, _to_requester(ticket, to_requester), _to_assignee(ticket, to_assignee))
+        for_requester = f"Good news about ticket #{ticket.id}: {FLAGS_CLEARED[flag]}."
+        for_assignee = f"{ctx.speaker.name} cleared the flag {flag} on #{ticket.id}."
+    notify(ctx, ticket, to_requester(ticket, for_requester), to_assignee(ticket, for_assignee))
     return ticket
 
 
@@ -359,12 +332,12 @@ def mark_waiting(ctx: Context, ticket_id: int) -> Ticket:
     notify(
         ctx,
         ticket,
-        _to_requester(
+        to_requester(
             ticket,
             f"Ticket #{ticket.id} is waiting for your answer. Reply here and I'll pass it on.",
             [Button(f"ticket.answer:{ticket.id}", "Reply")],
         ),
-        _to_assignee(ticket, f"{ctx.speaker.name} set #{ticket.id} to waiting on the requester."),
+        to_assignee(ticket, f"{ctx.speaker.name} set #{ticket.id} to waiting on the requester."),
     )
     return ticket
 
@@ -381,13 +354,13 @@ def resolve(ctx: Context, ticket_id: int, resolution: str) -> Ticket:
     notify(
         ctx,
         ticket,
-        _to_requester(
+        to_requester(
             ticket,
             f"Ticket #{ticket.id} is resolved: {ticket.resolution}\n"
             "How did we do? Rate the help from 1 (poor) to 5 (great).",
             rating_buttons(ticket.id),
         ),
-        _to_assignee(ticket, f"{ctx.speaker.name} resolved #{ticket.id}: {ticket.resolution}"),
+        to_assignee(ticket, f"{ctx.speaker.name} resolved #{ticket.id}: {ticket.resolution}"),
     )
     return ticket
 
@@ -401,7 +374,7 @@ def close(ctx: Context, ticket_id: int) -> Ticket:
     ticket.status = "closed"
     _record(ctx, ticket, "closed")
     _unfollow(ctx, ticket)
-    notify(ctx, ticket, *_to_both(ticket, f"Ticket #{ticket.id} is closed."))
+    notify(ctx, ticket, *to_both(ticket, f"Ticket #{ticket.id} is closed."))
     return ticket
 
 
@@ -415,7 +388,7 @@ def reopen(ctx: Context, ticket_id: int, reason: str = "") -> Ticket:
     ticket.resolved_at = None
     _record(ctx, ticket, "reopened", reason)
     notify(
-        ctx, ticket, *_to_both(ticket, f"Ticket #{ticket.id} was reopened{': ' + reason if reason else ''}.")
+        ctx, ticket, *to_both(ticket, f"Ticket #{ticket.id} was reopened{': ' + reason if reason else ''}.")
     )
     if not ticket.assignee_email:
         ctx.triage(
@@ -442,7 +415,7 @@ def rate(ctx: Context, ticket_id: int, rating: int, comment: str = "") -> Ticket
     notify(
         ctx,
         ticket,
-        _to_assignee(
+        to_assignee(
             ticket,
             f"{ticket.requester_name} rated ticket #{ticket.id} {rating}/5"
             + (f": {comment}" if comment else "."),
@@ -460,7 +433,7 @@ def add_rating_comment(ctx: Context, ticket_id: int, comment: str) -> Ticket:
     notify(
         ctx,
         ticket,
-        _to_assignee(
+        to_assignee(
             ticket,
             f"{ticket.requester_name} commented on their {ticket.rating}/5 rating of #{ticket.id}: "
             f"{ticket.rating_comment}",
@@ -478,126 +451,6 @@ def guarded(ctx: Context, operation: Callable[[], object]) -> bool:
         ctx.reply(str(error))
         return False
     return True
-
-
-def notify(ctx: Context, ticket: Ticket, *notices: Notice) -> None:
-    """Every ticket update reaches people through here: in chat and by email, each person once, never
-    the person who made the change (they get the handler's own reply)."""
-    told = {ctx.speaker.email}
-    for notice in notices:
-        if not notice.to or notice.to in told:
-            continue
-        told.add(notice.to)
-        ctx.send(notice.to, notice.text, notice.buttons, card=notice.card, ticket=ticket.id)
-        ctx.email(notice.to, _mail_subject(ticket), notice.email or notice.text)
-
-
-# ---------------------------------------------------------------- presentation shared by the handlers
-
-# Separates what the bot tried from the conversation turns in a ticket's transcript (see new_ticket).
-CONVERSATION_HEADING = "Conversation:\n"
-CARD_TEXT_CHARS = 300
-
-
-def ticket_card(ticket: Ticket, *, full: bool = False) -> Card:
-    """The ticket at a glance; `full` (Details, `show N`) adds the conversation that led to it."""
-    fields: list[tuple[str, str]] = [
-        ("Status", ticket.status + (f" ({', '.join(ticket.flags)})" if ticket.flags else "")),
-        ("Urgency", "urgent" if ticket.urgent else "not urgent"),
-        ("Requester", f"{ticket.requester_name} <{ticket.requester_email}>"),
-    ]
-    details = [
-        ("Directory", DIRECTORY_WORDS.get(ticket.requester_directory, "")),
-        ("Title", ticket.requester_title),
-        ("Department", ticket.requester_department),
-        ("Location", ticket.requester_location),
-        ("Manager", ticket.requester_manager),
-    ]
-    fields += [(label, value) for label, value in details if value]
-    fields.append(("Assignee", ticket.assignee_email or "unclaimed"))
-    fields.append(("Opened", ticket.created_at.strftime("%Y-%m-%d %H:%M UTC")))
-    fields.append(("Problem", ticket.problem))
-    tried, _, conversation = ticket.transcript.partition(CONVERSATION_HEADING)
-    if tried.strip():
-        fields.append(
-            ("What the bot tried", tried.strip() if full else _shorten(tried.strip(), CARD_TEXT_CHARS))
-        )
-    if conversation.strip():
-        turns = conversation.strip().splitlines()
-        shown = "\n".join(turns) if full else f"{len(turns)} messages (Details / show {ticket.id})"
-        fields.append(("Conversation", shown))
-    if ticket.resolution:
-        fields.append(("Resolution", ticket.resolution))
-    if ticket.rating is not None:
-        fields.append(("Rating", f"{ticket.rating}/5 {ticket.rating_comment}".strip()))
-    return Card(title=f"#{ticket.id} {ticket.subject}", fields=tuple(fields))
-
-
-def technician_buttons(ticket: Ticket) -> list[Button]:
-    ref = ticket.id
-    if ticket.status in ("resolved", "closed"):
-        return [Button(f"ticket.reopen:{ref}", "Reopen"), Button(f"kb.draft:{ref}", "Publish as article")]
-    if ticket.assignee_email is None:
-        return [
-            Button(f"ticket.claim:{ref}", "Claim", "primary"),
-            Button(f"ticket.reply:{ref}", "Reply"),
-            Button(f"ticket.note:{ref}", "Note"),
-        ]
-    return [
-        Button(f"ticket.reply:{ref}", "Reply", "primary"),
-        Button(f"ticket.note:{ref}", "Note"),
-        Button(f"ticket.waiting:{ref}", "Waiting on requester"),
-        Button(f"ticket.flag:{ref}", "Flag"),
-        Button(f"ticket.resolve:{ref}", "Resolve"),
-        Button(f"ticket.unclaim:{ref}", "Unclaim"),
-    ]
-
-
-def rating_buttons(ticket_id: int) -> list[Button]:
-    labels = {1: "1 poor", 2: "2", 3: "3", 4: "4", 5: "5 great"}
-    return [Button(f"ticket.rate:{ticket_id}:{score}", label) for score, label in labels.items()] + [
-        Button(f"ticket.reopen:{ticket_id}", "Still not fixed")
-    ]
-
-
-def status_line(ticket: Ticket) -> str:
-    """One ticket as its requester sees it in "my tickets"."""
-    who = (
-        f", with {ticket.assignee_email}" if ticket.assignee_email and ticket.status in OPEN_STATUSES else ""
-    )
-    why = "".join(f"; {FLAGS[f]}" for f in ticket.flags if f in FLAGS and ticket.status in OPEN_STATUSES)
-    return f"#{ticket.id} {ticket.subject} — {STATUS_WORDS.get(ticket.status, ticket.status)}{who}{why}"
-
-
-def queue_line(ticket: Ticket) -> str:
-    """One ticket as the service desk sees it in the queue: status, assignee, flags, requester."""
-    status = TECHNICIAN_STATUS_WORDS.get(ticket.status, ticket.status)
-    if ticket.assignee_email and ticket.status in OPEN_STATUSES:
-        status += f" by {ticket.assignee_email}"
-    flags = f" [{', '.join(ticket.flags)}]" if ticket.flags else ""
-    urgent = "🔴 " if ticket.urgent else ""
-    return f"{urgent}#{ticket.id} {ticket.subject} — {status}{flags} — {ticket.requester_name}"
-
-
-def event_line(event: TicketEvent) -> str:
-    """One history entry with the details its data holds (rating, from → to, urgency)."""
-    data = event.data or {}
-    details = {
-        "created": lambda: f"{'urgent' if data.get('urgent') else 'not urgent'}, {data.get('category', '')}",
-        "rated": lambda: f"{data.get('rating')}/5",
-        "reassigned": lambda: f"{data.get('from') or 'unclaimed'} → {data.get('to')}",
-    }
-    detail = details[event.kind]() if event.kind in details else ""
-    parts = [f"{event.at:%Y-%m-%d %H:%M} {event.actor_email} {event.kind}"]
-    if detail:
-        parts.append(f"({detail.strip(', ')})")
-    line = " ".join(parts)
-    return f"{line}: {event.text}" if event.text else line
-
-
-def display_name(ctx: Context, email: str) -> str:
-    person = ctx.services.directory.find_by_email(email) if email else None
-    return person.name if person else email
 
 
 # ---------------------------------------------------------------- internals
@@ -620,18 +473,6 @@ def _record(
             data=dict(data or {}),
         )
     )
-
-
-def _to_requester(ticket: Ticket, text: str, buttons: Sequence[Button] = (), *, email: str = "") -> Notice:
-    return Notice(ticket.requester_email, text, buttons, email=email)
-
-
-def _to_assignee(ticket: Ticket, text: str, buttons: Sequence[Button] = (), *, email: str = "") -> Notice:
-    return Notice(ticket.assignee_email, text, buttons, email=email)
-
-
-def _to_both(ticket: Ticket, text: str) -> tuple[Notice, Notice]:
-    return _to_requester(ticket, text), _to_assignee(ticket, text)
 
 
 def _follow(ctx: Context, ticket: Ticket) -> bool:
@@ -702,11 +543,3 @@ def _assigned_to_speaker(ctx: Context, ticket_id: int) -> Ticket:
 def _subject(problem: str) -> str:
     line = " ".join(problem.split())
     return line if len(line) <= SUBJECT_LENGTH else line[: SUBJECT_LENGTH - 1].rstrip() + "…"
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _mail_subject(ticket: Ticket) -> str:
-    return f"[frontdesk #{ticket.id}] {ticket.subject}"

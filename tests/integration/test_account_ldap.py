@@ -286,7 +286,7 @@ def test_the_secret_is_in_no_row_no_email_and_no_log_line(
     def notify_fails(*_: object) -> None:
         raise RuntimeError("mail queue full")
 
-    monkeypatch.setattr(account, "_notify_owner", notify_fails)
+    monkeypatch.setattr(account.act, "_notify_owner", notify_fails)
     harness.say(eve.email, "I forgot my password")
     second = secret_of(harness.say(eve.email, code_for(smtp_server, "eve.private@example.net", 2)), eve.email)
     assert_must_change(server, eve, second)

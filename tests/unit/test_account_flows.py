@@ -716,7 +716,7 @@ def test_the_secret_stays_out_of_logs_when_a_failure_after_the_reset_is_logged(
     def notify_fails(*_: object) -> None:
         raise RuntimeError("mail queue full")
 
-    monkeypatch.setattr(account, "_notify_owner", notify_fails)
+    monkeypatch.setattr(account.act, "_notify_owner", notify_fails)
     h.say(ADA, "I forgot my password")
     password = secret_of(h.say(ADA, code_from(mailbox, ADA_RECOVERY)), ADA)
     assert password, "the failure after the reset must not swallow the password"

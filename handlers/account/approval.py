@@ -1,0 +1,156 @@
+"""Verification by the manager's approval, and how a request ends without acting.
+
+The manager gets Approve/Deny buttons, checked at click time against the clicker's identity: only the
+named approver may decide, never the person. Cancelling, or leaving the flow any other way, cancels the
+pending request, so nothing is left for a manager to approve.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from automations.directory import DirectoryPerson
+from bot.clock import now
+from bot.messages import Button, Card
+from bot.store.models import ResetRequest
+from handlers import conversations, tickets
+from handlers.account.act import verified
+from handlers.account.handover import hand_over
+from handlers.account.records import FLOW, audit_step, find_request, noun, transition
+from handlers.context import Context
+from handlers.registry import action, in_flow, on_end
+
+
+def ask_manager(
+    ctx: Context,
+    request: ResetRequest,
+    profile: DirectoryPerson | None,
+    *,
+    because_email_failed: bool = False,
+) -> None:
+    manager = ((profile.manager_email if profile else None) or "").lower()
+    if not manager or manager == request.person_email:
+        ctx.state.end()
+        reason = "no manager to approve" + (
+            "; the code email could not be sent" if because_email_failed else ""
+        )
+        hand_over(ctx, request, reason, status="failed")
+        return
+    assert profile is not None  # a manager was found on it
+    request.method, request.approver_email = "manager_approval", manager
+    what = noun(request.kind)
+    minutes = ctx.settings.approval_ttl_minutes
+    ctx.send(
+        manager,
+        f"{profile.name} asked for a {what} in the service desk chat. Please approve only if "
+        "you've confirmed it's really them (a call or a video chat).",
+        [
+            Button(f"account.approve:{request.correlation_id}", "Approve", "primary"),
+            Button(f"account.deny:{request.correlation_id}", "Deny", "danger"),
+        ],
+        card=Card(
+            f"Approve a {what}?",
+            (
+                ("Person", f"{profile.name} <{profile.email}>"),
+                ("Title", profile.title),
+                ("Department", profile.department),
+                ("Valid for", f"{minutes} minutes"),
+            ),
+        ),
+    )
+    ctx.email(
+        manager,
+        f"Approval needed: {what} for {profile.name}",
+        f"{profile.name} asked for a {what}. Approve or deny it in chat within {minutes} minutes.",
+    )
+    audit_step(ctx, request, "approval_requested", "pending", approver=manager)
+    lead = (
+        "I couldn't email you a verification code, so to check it's really you I've asked your manager, "
+        if because_email_failed
+        else "To check it's really you, I've asked your manager, "
+    )
+    ctx.reply(
+        f"{lead}{_name(ctx, manager)}, to confirm. I'll continue as soon as they approve "
+        f"(the request is valid for {minutes} minutes).",
+        [Button("account.cancel", "Cancel")],
+    )
+
+
+@action("account.approve")
+def on_approve(ctx: Context, correlation: str) -> None:
+    _decide(ctx, correlation, approve=True)
+
+
+@action("account.deny")
+def on_deny(ctx: Context, correlation: str) -> None:
+    _decide(ctx, correlation, approve=False)
+
+
+def _decide(ctx: Context, correlation: str, *, approve: bool) -> None:
+    """Checked at click time, by the clicker's identity: only the named approver, never the requester."""
+    request = find_request(ctx, correlation)
+    decision = "approve" if approve else "deny"
+    if request is None or request.method != "manager_approval":
+        ctx.reply("I can't find that request.")
+        return
+    if ctx.speaker.email == request.person_email or ctx.speaker.email != request.approver_email:
+        audit_step(ctx, request, f"{decision}_refused", "not_approver")
+        ctx.reply("You can't decide on this request: only the person's manager can, and never the person.")
+        return
+    if request.status != "pending":
+        ctx.reply(f"This request was already handled ({request.status}).")
+        return
+    if now() - request.created_at > timedelta(minutes=ctx.settings.approval_ttl_minutes):
+        transition(ctx, request, "expired", "pending")
+        audit_step(ctx, request, "approval_expired", "expired")
+        ctx.reply("This request has expired, so nothing was done. The person can ask again.")
+        ctx.send(
+            request.person_email,
+            "Your manager's approval came too late, so nothing was changed. "
+            "Ask me again if you still need help.",
+        )
+        return
+    _release_requester(ctx, request.person_email)
+    if approve:
+        if verified(ctx, request, result="approved"):
+            ctx.reply("Approved — thank you.")
+        return
+    if transition(ctx, request, "denied", "pending"):
+        audit_step(ctx, request, "denied", "denied")
+        ctx.reply("Denied. Nothing was changed.")
+        ctx.send(
+            request.person_email,
+            f"{ctx.speaker.name} did not approve the request, so nothing was changed. "
+            f"If you need help, contact {ctx.settings.helpdesk_contact}.",
+        )
+
+
+def _release_requester(ctx: Context, email: str) -> None:
+    state = conversations.load(ctx.session, email, timeout_minutes=10**6)
+    if state.flow == FLOW:
+        state.end()
+        conversations.save(ctx.session, email, state)
+
+
+@action("account.cancel")
+def on_cancel(ctx: Context, _: str) -> None:
+    if not in_flow(ctx, FLOW):
+        return
+    request = find_request(ctx, ctx.state.data.get("correlation", ""))
+    if request is not None and transition(ctx, request, "cancelled", "pending"):
+        audit_step(ctx, request, "cancelled", "cancelled")
+    ctx.state.end()
+    ctx.reply("Cancelled; nothing was changed.")
+
+
+@on_end(FLOW)
+def on_leave(ctx: Context, data: dict[str, Any]) -> None:
+    """Whoever walks away ("cancel", another flow, a timeout) leaves nothing a manager could approve."""
+    request = find_request(ctx, str(data.get("correlation", "")))
+    if request is not None and transition(ctx, request, "cancelled", "pending"):
+        audit_step(ctx, request, "cancelled", "abandoned")
+
+
+def _name(ctx: Context, email: str) -> str:
+    return tickets.display_name(ctx, email)

@@ -1,0 +1,52 @@
+"""Telling people about a ticket update: in chat and by email, each person once, never the person who
+made the change. The lifecycle in `handlers/tickets.py` says who hears what; this module delivers it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.messages import Button, Card
+from bot.store.models import Ticket
+from handlers.context import Context
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What one person is told about a ticket update (`email` when the email should say it differently)."""
+
+    to: str | None
+    text: str
+    buttons: Sequence[Button] = ()
+    card: Card | None = None
+    email: str = ""
+
+
+def notify(ctx: Context, ticket: Ticket, *notices: Notice) -> None:
+    """Every ticket update reaches people through here: in chat and by email, each person once, never
+    the person who made the change (they get the handler's own reply)."""
+    told = {ctx.speaker.email}
+    for notice in notices:
+        if not notice.to or notice.to in told:
+            continue
+        told.add(notice.to)
+        ctx.send(notice.to, notice.text, notice.buttons, card=notice.card, ticket=ticket.id)
+        ctx.email(notice.to, mail_subject(ticket), notice.email or notice.text)
+
+
+def to_requester(ticket: Ticket, text: str, buttons: Sequence[Button] = (), *, email: str = "") -> Notice:
+    return Notice(ticket.requester_email, text, buttons, email=email)
+
+
+def to_assignee(ticket: Ticket, text: str, buttons: Sequence[Button] = (), *, email: str = "") -> Notice:
+    return Notice(ticket.assignee_email, text, buttons, email=email)
+
+
+def to_both(ticket: Ticket, text: str) -> tuple[Notice, Notice]:
+    return to_requester(ticket, text), to_assignee(ticket, text)
+
+
+def mail_subject(ticket: Ticket) -> str:
+    """The subject of every email about a ticket; bot/mail.py threads them by its `[frontdesk #N]`."""
+    return f"[frontdesk #{ticket.id}] {ticket.subject}"
