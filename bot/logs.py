@@ -41,11 +41,12 @@ def forget_secret(value: str) -> None:
 
 
 def redact_text(text: str) -> str:
+    """Scrub every registered secret from `text`, also as JSON escapes it (a `"` or `\\` in a password)."""
     with _lock:
         secrets = list(_live_secrets)
     for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
+        for form in {secret, json.dumps(secret)[1:-1]}:
+            text = text.replace(form, REDACTED)
     return text
 
 
@@ -125,17 +126,7 @@ class _RedactingFormatter(structlog.stdlib.ProcessorFormatter):
     """The last word on every line: scrub registered secrets from the rendered text, tracebacks included."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return _redact_rendered(super().format(record))
-
-
-def _redact_rendered(text: str) -> str:
-    """Like `redact_text`, also catching a secret as JSON escapes it (a `"` or `\\` inside a password)."""
-    with _lock:
-        secrets = list(_live_secrets)
-    for secret in secrets:
-        for form in {secret, json.dumps(secret)[1:-1]}:
-            text = text.replace(form, REDACTED)
-    return text
+        return redact_text(super().format(record))
 
 
 def bind(**values: Any) -> None:

@@ -77,6 +77,11 @@ class Inbound:
         return self.action is not None
 
 
+def shorten(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, marked with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 # Work to do after the event's transaction has committed, given a fresh handler context (handlers.context).
 Effect = Callable[[Any], None]
 

@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEMO_DIRECTORY_FILE = PACKAGE_DIR / "demo" / "directory.yaml"
 ENV_PREFIX = "FRONTDESK_"
+ENV_FILE = ".env"  # read from the working directory, like the environment
 # The roles of the shipped demo directory, used when FRONTDESK_DIRECTORY=demo and no role is configured,
 # so that a plain `frontdesk chat` has technicians (Tess, Tom) and a manager (Grace) out of the box.
 DEMO_TECHNICIAN_GROUP = "it-support"
@@ -38,7 +39,7 @@ class SettingsError(Exception):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix=ENV_PREFIX, env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore"
     )
 
     # storage
@@ -198,7 +199,7 @@ def _cross_field_problems(error: ValidationError, overrides: Mapping[str, object
 
 
 def unknown_variables(
-    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(ENV_FILE)
 ) -> list[str]:
     """FRONTDESK_* names set in the environment or `.env` that are no setting (typos), with a suggestion."""
     names = set(os.environ if environ is None else environ)

@@ -68,7 +68,7 @@ class State:
     thread_ticket_id: int | None = None
     # The last few turns of the conversation (who, text), kept across flows for a ticket's transcript;
     # never a secret (handlers.conversations.remember decides).
-    recent: list[dict[str, str]] = field(default_factory=list)
+    recent: list[dict[str, Any]] = field(default_factory=list)
     conversation_id: int | None = field(default=None, compare=False)  # for log lines
     # Flows left during this event (flow, its data), for their `registry.on_end` hooks; never stored.
     ended: list[tuple[str, dict[str, Any]]] = field(default_factory=list, repr=False, compare=False)

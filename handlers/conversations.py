@@ -7,14 +7,16 @@ the row's data) so that a ticket opened from it carries what was said — minus 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import logs
 from bot.clock import now
-from bot.messages import Reply
+from bot.messages import Button, Reply, shorten
 from bot.store.models import Conversation
 from handlers.context import State
 
@@ -82,33 +84,34 @@ def unfollow_ticket(session: Session, email: str, ticket_id: int) -> None:
 # ---------------------------------------------------------------- the last few turns
 
 
-def remember(state: State, who: str, text: str, *, secret: bool = False, choices: str = "") -> None:
+def remember(
+    state: State, who: str, text: str, *, secret: bool = False, choices: Sequence[Button] = ()
+) -> None:
     """Keep one turn for a later ticket's transcript; a secret one is kept only as a placeholder."""
     text = " ".join(text.split())
     if not text:
         return
     if secret or looks_secret(text):
         text = NOT_KEPT
-    elif len(text) > TURN_CHARS:
-        text = text[: TURN_CHARS - 1] + "…"
-    turn = {"who": who, "text": text} | ({"choices": choices} if choices else {})
+    else:
+        text = shorten(text, TURN_CHARS)
+    offered = [{"id": button.id, "label": button.label} for button in choices]
+    turn: dict[str, Any] = {"who": who, "text": text} | ({"choices": offered} if offered else {})
     state.recent = [*state.recent, turn][-RECENT_TURNS:]
 
 
 def remember_replies(state: State, replies: list[Reply]) -> None:
     for reply in replies:
         # A reply carrying a temporary password keeps it in `secret` and usually in its text too.
-        choices = "|".join(f"{b.id}={b.label}" for b in reply.buttons)
-        remember(state, "bot", reply.text, secret=reply.secret is not None, choices=choices)
+        remember(state, "bot", reply.text, secret=reply.secret is not None, choices=reply.buttons)
 
 
 def pressed_label(state: State, button_id: str) -> str:
     """The label of a button the person pressed, as they saw it in one of the last replies ("" if gone)."""
     for turn in reversed(state.recent):
-        for choice in turn.get("choices", "").split("|"):
-            pressed, _, label = choice.partition("=")
-            if pressed == button_id:
-                return label
+        for choice in _choices(turn):
+            if choice.get("id") == button_id:
+                return str(choice.get("label", ""))
     return ""
 
 
@@ -121,10 +124,14 @@ def transcript(state: State) -> str:
     """The last turns as lines a technician can read ("" when there are none)."""
     lines = []
     for turn in state.recent:
-        labels = [choice.partition("=")[2] for choice in turn.get("choices", "").split("|") if choice]
+        labels = [str(choice.get("label", "")) for choice in _choices(turn)]
         offered = f" [{' / '.join(labels)}]" if labels else ""
         lines.append(f"{turn.get('who', '?')}: {turn.get('text', '')}{offered}")
     return "\n".join(lines)
+
+
+def _choices(turn: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(turn.get("choices") or [])
 
 
 def _row(session: Session, email: str) -> Conversation | None:

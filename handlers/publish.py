@@ -22,6 +22,7 @@ from handlers.registry import action, flow, in_flow
 
 FLOW = "publish"
 TITLE_LENGTH = 90
+FIX_PREFIX = "How to fix:"  # a drafted title's opening, left out of the article's id
 
 
 _GREETING = re.compile(
@@ -31,6 +32,8 @@ _GREETING = re.compile(
 )
 _HEDGE = re.compile(r"^(i think|it seems( that)?|it looks like|for some reason|so|ok|well)\s*,?\s*", re.I)
 _QUESTION = re.compile(r"^(how|what|where|why|when|which|can|could|is|are|do|does)\b", re.I)
+# Not kb.articles.SENTENCE_END, which splits only before a capital, digit or quote: chat text often starts
+# its sentences in lower case ("my vpn drops. it started monday").
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -47,7 +50,7 @@ def draft_title(problem: str) -> str:
     first = _SENTENCE.split(text, maxsplit=1)[0].strip().rstrip(".!? ")
     first = re.sub(r"^my\s+", "", first, flags=re.I)
     first = first[:1].upper() + first[1:]
-    title = f"{first}?" if _QUESTION.match(first) else f"How to fix: {first}"
+    title = f"{first}?" if _QUESTION.match(first) else f"{FIX_PREFIX} {first}"
     if len(title) > TITLE_LENGTH:
         title = title[: TITLE_LENGTH - 1].rsplit(" ", 1)[0].rstrip(",;:-") + "…"
     return title
@@ -203,7 +206,10 @@ def _published_from(ctx: Context, ticket_id: int) -> KbArticle | None:
 
 
 def _article_id(ctx: Context, title: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", title.lower().removeprefix("how to fix:")).strip("-")[:60] or "article"
+    slug = (
+        re.sub(r"[^a-z0-9]+", "-", title.lower().removeprefix(FIX_PREFIX.lower())).strip("-")[:60]
+        or "article"
+    )
     candidate, n = slug, 2
     while ctx.session.get(KbArticle, candidate) is not None:
         candidate, n = f"{slug}-{n}", n + 1

@@ -15,7 +15,6 @@ confirmation taught is ignored by the knowledge service from then on.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -28,17 +27,21 @@ from bot.store.models import KbExample, KbQuestion, KbVote
 from handlers import new_ticket, tickets
 from handlers.context import Context
 from handlers.registry import action
-from kb.intent.guards import is_safety_hazard
+from kb.lexical import normalised_wording
 
 PASSAGE_LIMIT = 700
 # A button label typed as text acts on the person's latest answer if it is this recent.
 STALE_BUTTON_WINDOW = timedelta(hours=1)
-_BUTTON_LABELS = {
-    "that solved it": "kb.solved",
+SOLVED_LABEL = "That solved it"
+UNHELPFUL_LABEL = "Not what I need"
+ESCALATE_LABEL = "Open a ticket"
+DECLINE_LABEL = "No thanks"
+_TYPED_LABELS = {
+    normalised_wording(SOLVED_LABEL): "kb.solved",
     "solved": "kb.solved",
-    "not what i need": "kb.unhelpful",
-    "open a ticket": "kb.escalate",
-    "no thanks": "kb.decline",
+    normalised_wording(UNHELPFUL_LABEL): "kb.unhelpful",
+    normalised_wording(ESCALATE_LABEL): "kb.escalate",
+    normalised_wording(DECLINE_LABEL): "kb.decline",
 }
 HAZARD_REPLY = (
     "⚠️ That sounds like a safety hazard. Don't touch or use the device: if it is safe to do so, unplug it "
@@ -48,10 +51,8 @@ HAZARD_REPLY = (
 
 
 def answer(ctx: Context, text: str) -> None:
-    """Look the question up; answer with the best article, or offer a ticket."""
-    if is_safety_hazard(text):
-        report_hazard(ctx, text)
-        return
+    """Look the question up; answer with the best article, or offer a ticket. Safety hazards never get
+    here: the router sends them to `report_hazard` before anything else."""
     if _typed_button(ctx, text):
         return
     question = KbQuestion(
@@ -126,7 +127,12 @@ def on_decline(ctx: Context, _: str) -> None:
     ctx.reply("OK. If you change your mind, just ask again or say 'talk to a human'.")
 
 
-# --- for the ticket side -----------------------------------------------------------------------------
+_TYPED_ACTIONS = {
+    "kb.solved": on_solved,
+    "kb.unhelpful": on_unhelpful,
+    "kb.escalate": on_escalate,
+    "kb.decline": on_decline,
+}
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -144,8 +150,8 @@ def _present(ctx: Context, question: KbQuestion, hit: Any, *, first: bool) -> No
     ctx.reply(
         f"{lead}*{article.title}*\n{passage}{more}\n\nDid this solve it?",
         [
-            Button(f"kb.solved:{question.id}", "That solved it", "primary"),
-            Button(f"kb.unhelpful:{question.id}", "Not what I need"),
+            Button(f"kb.solved:{question.id}", SOLVED_LABEL, "primary"),
+            Button(f"kb.unhelpful:{question.id}", UNHELPFUL_LABEL),
         ],
     )
 
@@ -154,8 +160,8 @@ def _offer_ticket(ctx: Context, question: KbQuestion, lead: str) -> None:
     ctx.reply(
         f"{lead} Shall I open a ticket so a technician can help?",
         [
-            Button(f"kb.escalate:{question.id}", "Open a ticket", "primary"),
-            Button("kb.decline", "No thanks"),
+            Button(f"kb.escalate:{question.id}", ESCALATE_LABEL, "primary"),
+            Button("kb.decline", DECLINE_LABEL),
         ],
     )
 
@@ -181,9 +187,9 @@ def _vote(ctx: Context, question: KbQuestion, verdict: str) -> None:
 def _teach(session: Session, question: KbQuestion) -> None:
     """A confirmed phrasing teaches the article a new way people ask for it — once per wording."""
     assert question.article_id is not None
-    wording = _wording(question.text)
+    wording = normalised_wording(question.text)
     known = session.scalars(select(KbExample.text).where(KbExample.article_id == question.article_id))
-    if wording and all(_wording(text) != wording for text in known):
+    if wording and all(normalised_wording(text) != wording for text in known):
         session.add(
             KbExample(
                 article_id=question.article_id, text=question.text, question_id=question.id, created_at=now()
@@ -194,7 +200,7 @@ def _teach(session: Session, question: KbQuestion) -> None:
 def _typed_button(ctx: Context, text: str) -> bool:
     """A button label typed as text ("Not what I need") is not a question: it acts on the person's latest
     answer when there is a recent one, and is never recorded as a knowledge gap."""
-    name = _BUTTON_LABELS.get(_wording(text))
+    name = _TYPED_LABELS.get(normalised_wording(text))
     if name is None:
         return False
     latest = ctx.session.scalars(
@@ -206,16 +212,16 @@ def _typed_button(ctx: Context, text: str) -> bool:
     if latest is None or now() - latest.updated_at > STALE_BUTTON_WINDOW or not _button_applies(name, latest):
         ctx.reply("Those buttons have expired. What do you need? Ask me in your own words.")
         return True
-    {"kb.solved": on_solved, "kb.unhelpful": on_unhelpful, "kb.escalate": on_escalate}[name](
-        ctx, str(latest.id)
-    )
+    _TYPED_ACTIONS[name](ctx, str(latest.id))
     return True
 
 
 def _button_applies(name: str, question: KbQuestion) -> bool:
+    """Whether the latest question still shows that button: an answer shows "That solved it" and "Not
+    what I need", a ticket offer shows "Open a ticket" and "No thanks"."""
     if name in ("kb.solved", "kb.unhelpful"):
         return question.outcome == "answered"
-    return name == "kb.escalate" and question.outcome in ("unanswered", "not_helpful")
+    return name in ("kb.escalate", "kb.decline") and question.outcome in ("unanswered", "not_helpful")
 
 
 def _own_question(ctx: Context, argument: str) -> KbQuestion | None:
@@ -224,10 +230,6 @@ def _own_question(ctx: Context, argument: str) -> KbQuestion | None:
         ctx.reply("I can't find that question any more. Ask me again?")
         return None
     return question
-
-
-def _wording(text: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", text.lower().replace("'", "").replace("’", "")))
 
 
 def _transcript(question: KbQuestion) -> str:

@@ -36,7 +36,7 @@ _NEW_TICKET = re.compile(
 )
 # "done with #12", "done with the ticket" — but a bare "done" may answer the technician ("I restarted it").
 _LEAVE_THREAD = re.compile(
-    r"^\s*(i'?m )?(done|finished) with (((the|this|that|my) )?ticket|#?(?P<id>\d+)|ticket #?(?P<n>\d+))"
+    r"^\s*(i'?m )?(done|finished) with (((the|this|that|my) )?ticket|(ticket )?#?(?P<id>\d+))"
     r"\s*[.!]?$",
     re.I,
 )
@@ -128,10 +128,10 @@ def _leave_thread(ctx: Context, text: str) -> bool:
     """ "done with #12": stop relaying to the ticket (it stays open)."""
     match = _LEAVE_THREAD.match(text)
     following = ctx.state.thread_ticket_id
-    named = (match["id"] or match["n"]) if match else None
+    named = int(match["id"]) if match and match["id"] else None
     if match is None or (following is None and named is None):
         return False
-    if following is None or (named is not None and named != str(following)):
+    if following is None or (named is not None and named != following):
         ctx.reply(f"I'm not passing your messages to ticket #{named} anyway. What can I help you with?")
         return True
     ctx.state.thread_ticket_id = None

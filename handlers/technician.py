@@ -19,6 +19,11 @@ from handlers.context import Context
 from handlers.registry import action, flow, in_flow
 
 COMPOSE = "compose"
+_QUEUE_WORDS = frozenset({"queue", "q", "tickets"})
+_REPORT_WORDS = frozenset({"gaps", "kb report", "knowledge gaps"})
+# Words requesters use too ("close 12", "reopen 12", "tickets"): without a confirmed role they go on to the
+# requester's side rather than being refused.
+_REQUESTER_WORDS_TOO = frozenset({"close", "reopen", "tickets"})
 _COMMAND = re.compile(r"^\s*(?P<verb>[a-z]+)\s+#?(?P<id>\d+)\b\s*(?P<rest>.*)$", re.S | re.I)
 _COMPOSE_PROMPTS = {
     "reply": "Type your reply to the requester for ticket #{id}.",
@@ -27,15 +32,13 @@ _COMPOSE_PROMPTS = {
 }
 
 
-QUEUE_PAGE = 20
-
-
 def show_queue(ctx: Context) -> None:
-    open_tickets = tickets.queue(ctx.session, limit=QUEUE_PAGE)
+    open_tickets = tickets.queue(ctx.session)
     if not open_tickets:
         ctx.reply("The queue is empty. Nice.")
         return
-    total = tickets.count_open(ctx.session)
+    full_page = len(open_tickets) == tickets.QUEUE_PAGE
+    total = tickets.count_open(ctx.session) if full_page else len(open_tickets)
     shown = f" (showing {len(open_tickets)})" if total > len(open_tickets) else ""
     buttons = [_first_button(t) for t in open_tickets[:5]]
     ctx.reply(
@@ -69,10 +72,10 @@ def show_kb_report(ctx: Context) -> None:
 
 def try_command(ctx: Context, text: str) -> bool:
     """Run `text` as a technician command; False when it is not one."""
-    if text.strip().lower() in ("queue", "q", "tickets"):
+    if text.strip().lower() in _QUEUE_WORDS:
         show_queue(ctx)
         return True
-    if text.strip().lower() in ("gaps", "kb report", "knowledge gaps"):
+    if text.strip().lower() in _REPORT_WORDS:
         show_kb_report(ctx)
         return True
     match = _COMMAND.match(text)
@@ -90,8 +93,7 @@ def refuse_unverified(ctx: Context, text: str) -> bool:
         return False
     match = _COMMAND.match(text)
     verb = match["verb"].lower() if match else text.strip().lower()
-    # "close" and "reopen" are the requester's words too; those go on to the requester's side.
-    if verb not in (_COMMANDS.keys() - {"close", "reopen"}) | {"queue", "q"}:
+    if verb not in (_COMMANDS.keys() | _QUEUE_WORDS | _REPORT_WORDS) - _REQUESTER_WORDS_TOO:
         return False
     ctx.reply(tickets.ROLE_UNVERIFIED)
     return True
@@ -247,15 +249,13 @@ def _technician_action(verb: str) -> Callable[[Context, str], None]:
     """A ticket button (`ticket.VERB:ID[:EXTRA]`) runs the command of the same name."""
 
     def handle(ctx: Context, argument: str) -> None:
-        if not ctx.speaker.is_technician:
-            refused = tickets.ROLE_UNVERIFIED if tickets.role_unverifiable(ctx) else None
-            ctx.reply(refused or "Only service desk technicians can do that.")
-            return
         ticket_ref, _, extra = argument.partition(":")
-        if not ticket_ref.isdigit():
-            ctx.reply("That button does not name a ticket.")
-            return
-        tickets.guarded(ctx, lambda: _COMMANDS[verb](ctx, tickets.parse_id(ticket_ref), extra))
+
+        def run() -> None:
+            tickets.require_technician(ctx)
+            _COMMANDS[verb](ctx, tickets.parse_id(ticket_ref), extra)
+
+        tickets.guarded(ctx, run)
 
     return handle
 

@@ -7,7 +7,7 @@ of the lifecycle, so the imports go one way).
 
 from __future__ import annotations
 
-from bot.messages import Button, Card
+from bot.messages import Button, Card, shorten
 from bot.store.models import Ticket, TicketEvent
 from handlers.context import Context
 
@@ -141,7 +141,3 @@ def event_line(event: TicketEvent) -> str:
 def display_name(ctx: Context, email: str) -> str:
     person = ctx.services.directory.find_by_email(email) if email else None
     return person.name if person else email
-
-
-def shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

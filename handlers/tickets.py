@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot import logs
 from bot.clock import now
-from bot.messages import Button
+from bot.messages import Button, shorten
 from bot.store.models import Ticket, TicketEvent
 from handlers import conversations
 from handlers.context import Context
@@ -26,12 +26,12 @@ from handlers.ticket_views import (
     OPEN_STATUSES,
     display_name,
     rating_buttons,
-    shorten,
     technician_buttons,
     ticket_card,
 )
 
 log = structlog.get_logger(__name__)
+QUEUE_PAGE = 20  # open tickets listed at once
 FLAGS_CLEARED = {
     "needs_budget": "the budget approval it was waiting for is no longer holding it up",
     "needs_approval": "the approval it was waiting for is no longer holding it up",
@@ -107,8 +107,9 @@ def parse_id(text: str) -> int:
     digits = text.strip().removeprefix("#")
     if not digits.isdigit():
         raise TicketError(f"'{shorten(text, 20)}' is not a ticket number.")
-    if len(digits) > len(str(MAX_TICKET_ID)) or not 1 <= int(digits) <= MAX_TICKET_ID:
+    if len(digits) > len(str(MAX_TICKET_ID)):  # not worth converting: far out of range
         raise TicketError(f"There is no ticket #{shorten(digits, 30)}.")
+    _check_id(int(digits))
     return int(digits)
 
 
@@ -121,7 +122,7 @@ def get(session: Session, ticket_id: int) -> Ticket:
     return ticket
 
 
-def queue(session: Session, limit: int = 20, include_done: bool = False) -> list[Ticket]:
+def queue(session: Session, limit: int = QUEUE_PAGE, include_done: bool = False) -> list[Ticket]:
     """Open tickets first: unclaimed urgent ones, then unclaimed, then the rest, oldest first."""
     statement = select(Ticket)
     if not include_done:
@@ -153,7 +154,7 @@ def tickets_of(session: Session, email: str, limit: int = 10) -> list[Ticket]:
 
 def claim(ctx: Context, ticket_id: int) -> Ticket:
     """Take an unclaimed ticket. The first claim wins, atomically; the second is told who has it."""
-    _require_technician(ctx)
+    require_technician(ctx)
     _check_id(ticket_id)
     moment = now()
     claimed = ctx.session.execute(
@@ -202,7 +203,7 @@ def unclaim(ctx: Context, ticket_id: int) -> Ticket:
 
 
 def reassign(ctx: Context, ticket_id: int, to_email: str) -> Ticket:
-    _require_technician(ctx)
+    require_technician(ctx)
     ticket = _open(ctx, ticket_id)
     to_email = to_email.strip().lower()
     if not _is_technician_email(ctx, to_email):
@@ -232,7 +233,7 @@ def reassign(ctx: Context, ticket_id: int, to_email: str) -> Ticket:
 
 def reply_to_requester(ctx: Context, ticket_id: int, text: str) -> Ticket:
     """A technician writes to the requester through the bot; the requester's answers come back."""
-    _require_technician(ctx)
+    require_technician(ctx)
     ticket = _open(ctx, ticket_id)
     if ticket.assignee_email is None:
         ticket.assignee_email, ticket.status, ticket.claimed_at = ctx.speaker.email, "claimed", now()
@@ -296,7 +297,7 @@ def requester_message(ctx: Context, ticket_id: int, text: str) -> Ticket:
 
 def add_note(ctx: Context, ticket_id: int, text: str) -> Ticket:
     """An internal note: in the history, never shown to the requester."""
-    _require_technician(ctx)
+    require_technician(ctx)
     ticket = get(ctx.session, ticket_id)
     _record(ctx, ticket, "note", text)
     notify(ctx, ticket, to_assignee(ticket, f"{ctx.speaker.name} added a note to #{ticket.id}: {text}"))
@@ -304,7 +305,7 @@ def add_note(ctx: Context, ticket_id: int, text: str) -> Ticket:
 
 
 def set_flag(ctx: Context, ticket_id: int, flag: str, on: bool = True) -> Ticket:
-    _require_technician(ctx)
+    require_technician(ctx)
     if flag not in FLAGS:
         raise TicketError(f"Unknown flag '{flag}'. Flags: {', '.join(FLAGS)}.")
     ticket = _open(ctx, ticket_id)
@@ -324,7 +325,7 @@ def set_flag(ctx: Context, ticket_id: int, flag: str, on: bool = True) -> Ticket
 
 
 def mark_waiting(ctx: Context, ticket_id: int) -> Ticket:
-    _require_technician(ctx)
+    require_technician(ctx)
     ticket = _open(ctx, ticket_id)
     ticket.status = "waiting"
     _record(ctx, ticket, "waiting")
@@ -343,7 +344,7 @@ def mark_waiting(ctx: Context, ticket_id: int) -> Ticket:
 
 
 def resolve(ctx: Context, ticket_id: int, resolution: str) -> Ticket:
-    _require_technician(ctx)
+    require_technician(ctx)
     ticket = _open(ctx, ticket_id)
     if not resolution.strip():
         raise TicketError("Say how it was resolved: the requester sees it and it may become an article.")
@@ -500,7 +501,8 @@ def _directory_status(ctx: Context) -> str:
     return "found" if ctx.speaker.known else "not_found"
 
 
-def _require_technician(ctx: Context) -> None:
+def require_technician(ctx: Context) -> None:
+    """Refuse anyone who is not a technician, saying so when the directory cannot confirm the role."""
     if not ctx.speaker.is_technician:
         raise TicketError(
             ROLE_UNVERIFIED if role_unverifiable(ctx) else "Only service desk technicians can do that."
@@ -533,7 +535,7 @@ def _open(ctx: Context, ticket_id: int) -> Ticket:
 
 
 def _assigned_to_speaker(ctx: Context, ticket_id: int) -> Ticket:
-    _require_technician(ctx)
+    require_technician(ctx)
     ticket = _open(ctx, ticket_id)
     if ticket.assignee_email != ctx.speaker.email:
         raise TicketError(f"Ticket #{ticket_id} is not assigned to you.")
@@ -541,5 +543,4 @@ def _assigned_to_speaker(ctx: Context, ticket_id: int) -> Ticket:
 
 
 def _subject(problem: str) -> str:
-    line = " ".join(problem.split())
-    return line if len(line) <= SUBJECT_LENGTH else line[: SUBJECT_LENGTH - 1].rstrip() + "…"
+    return shorten(" ".join(problem.split()), SUBJECT_LENGTH)

@@ -129,6 +129,12 @@ def normalise_query(text: str) -> str:
     return _CONTRACTION.sub(lambda m: CONTRACTIONS[m.group(1).lower()], " ".join(text.split()))
 
 
+def normalised_wording(text: str) -> str:
+    """A phrasing reduced to its words, for telling whether two were written alike: lower case, apostrophes
+    and hyphens dropped ("Can't log-in?" → "cant login"), punctuation and spacing ignored."""
+    return " ".join(re.findall(r"[a-z0-9]+", re.sub(r"['’-]", "", text.lower())))
+
+
 def words(text: str) -> list[str]:
     """Lower-case words with the help-desk synonyms folded onto their canonical word."""
     folded = PHRASES.sub(lambda m: CANONICAL[" ".join(WORD.findall(m.group()))], text.lower())
@@ -245,12 +251,8 @@ class LexicalIndex:
         return LexicalScores(scores, terms, ceiling)
 
     def passage_scores(self, terms: list[str]) -> np.ndarray:
-        """BM25 of every passage of every article (slice with `passage_range`)."""
+        """BM25 of every passage of every article (article i's from row passages.starts[i])."""
         return self.passages.unit_scores(terms)
-
-    def passage_range(self, article: int) -> slice:
-        starts = self.passages.starts
-        return slice(int(starts[article]), int(starts[article + 1]) if article + 1 < len(starts) else None)
 
 
 def _document_frequencies(

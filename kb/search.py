@@ -43,7 +43,7 @@ import numpy as np
 
 from kb import semantic as semantic_extra
 from kb.articles import Article, passages
-from kb.lexical import LexicalIndex, LexicalScores, normalise_query
+from kb.lexical import LexicalIndex, LexicalScores, normalise_query, normalised_wording
 
 # Bump when a change makes cached indexes (kb.index) or fitted parameters stale.
 ENGINE_VERSION = "2"
@@ -202,9 +202,9 @@ class KnowledgeBase:
     def _asked_as_written(self, query: str, article: Article) -> bool:
         """The question is, word for word, one of the article's example or learned (confirmed) phrasings:
         answer it even when a neighbouring article keeps the confidence down."""
-        asked = _normalised(query)
+        asked = normalised_wording(query)
         phrasings = (article.title, *article.questions, *self.extra_questions.get(article.id, ()))
-        return any(_normalised(p) == asked for p in phrasings)
+        return any(normalised_wording(p) == asked for p in phrasings)
 
     def rank(self, query: str, k: int = 5, *, exclude: Iterable[str] = frozenset()) -> Ranking:
         """The best k articles (none of `exclude`) with their confidence features; search() builds on it."""
@@ -240,11 +240,15 @@ class KnowledgeBase:
         cosine similarity of its embedded passages plus LEXICAL_WEIGHT × BM25 over the ceiling."""
         count = len(self._passages[article])
         scores = (
-            np.zeros(count, dtype=np.float32) if bm25 is None else bm25[self._lexical.passage_range(article)]
+            np.zeros(count, dtype=np.float32)
+            if bm25 is None
+            else bm25[_article_rows(self._lexical.passages.starts, article)]
         )
-        if ranking.passage_sims is None or self._semantic is None:
+        if ranking.passage_sims is None:
             return scores
-        sims = ranking.passage_sims[self._semantic.passage_range(article)]
+        assert self._semantic is not None  # passage similarities come from the semantic index
+        # An article's embedded passages are its first MAX_PASSAGE_UNITS.
+        sims = ranking.passage_sims[_article_rows(self._semantic.passage_starts, article)]
         fused = LEXICAL_WEIGHT * scores / ranking.lexical.ceiling
         fused[: len(sims)] += sims
         return fused
@@ -276,8 +280,10 @@ def semantic_wanted(semantic: bool | None) -> bool:
     return semantic
 
 
-def _normalised(text: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", re.sub(r"['’-]", "", text.lower())))
+def _article_rows(starts: np.ndarray, article: int) -> slice:
+    """An article's rows among units stored article after article, `starts` holding each one's first row."""
+    end = int(starts[article + 1]) if article + 1 < len(starts) else None
+    return slice(int(starts[article]), end)
 
 
 def _question_texts(article: Article, extra: Iterable[str]) -> list[str]:

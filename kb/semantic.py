@@ -257,8 +257,6 @@ class SemanticIndex:
         """Cosine similarity of the query with every unit (one float16 product on one thread)."""
         import torch
 
-        if not len(self.matrix):
-            return np.zeros(0, dtype=np.float32)
         with torch.inference_mode():
             product = torch.from_numpy(self.matrix) @ torch.from_numpy(query_vector.astype(np.float16))
         return product.float().numpy()
@@ -273,17 +271,12 @@ class SemanticIndex:
         by_passage = np.maximum.reduceat(passage_sims, self.passage_starts)
         return np.maximum(by_question, by_passage), passage_sims
 
-    def passage_range(self, article: int) -> slice:
-        """Article's embedded passages in the passage similarities (its first MAX_PASSAGE_UNITS)."""
-        starts = self.passage_starts
-        end = int(starts[article + 1]) if article + 1 < len(starts) else None
-        return slice(int(starts[article]), end)
-
 
 def passage_units(titles: Sequence[str], passage_texts: Sequence[Sequence[str]]) -> list[list[str]]:
-    """The passage texts embedded per article: its first MAX_PASSAGE_UNITS passages, after its title."""
+    """The passage texts embedded per article: its first MAX_PASSAGE_UNITS passages, after its title.
+    Every article needs a passage (kb.search uses the title for an empty body)."""
     return [
-        [f"{title}. {text}" for text in texts[:MAX_PASSAGE_UNITS]] or [title]
+        [f"{title}. {text}" for text in texts[:MAX_PASSAGE_UNITS]]
         for title, texts in zip(titles, passage_texts, strict=True)
     ]
 

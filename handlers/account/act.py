@@ -28,7 +28,15 @@ from bot.logs import register_secret
 from bot.store.models import ResetRequest
 from handlers.account.handover import ticket_for
 from handlers.account.limits import reset_limit_text, resets_today
-from handlers.account.records import audit_step, find_request, noun, read_owner, transition
+from handlers.account.records import (
+    audit_entry,
+    audit_step,
+    close,
+    find_request,
+    noun,
+    read_owner,
+    transition,
+)
 from handlers.context import Context
 
 log = structlog.get_logger("handlers.account")  # the package's logger name, as before it was split
@@ -88,8 +96,7 @@ class _Act:
 
 def _execute(ctx: Context, request: ResetRequest) -> None:
     if request.kind == "reset" and resets_today(ctx, request.person_email) >= ctx.settings.resets_per_day:
-        request.status, request.updated_at = "failed", now()
-        audit_step(ctx, request, "refused", "limit")
+        close(ctx, request, "failed", "refused", "limit")
         _tell(
             ctx,
             request,
@@ -105,8 +112,7 @@ def _execute(ctx: Context, request: ResetRequest) -> None:
         else:
             _unlock(ctx, request, owner)
     except NotLocked:
-        request.status, request.updated_at = "done", now()
-        audit_step(ctx, request, "not_locked", "nothing_to_do")
+        close(ctx, request, "done", "not_locked", "nothing_to_do")
         _tell(ctx, request, "Your account isn't locked any more — try signing in again.", "")
     except DirectoryError as error:
         _failed(ctx, request, error, owner)
@@ -127,10 +133,8 @@ def _reset(ctx: Context, request: ResetRequest, owner: DirectoryPerson) -> None:
         _reset_partly(ctx, request, owner, password, partial)
         return
     # Changed: first put the password in the outbox (delivered even if recording fails), then record.
-    _happened(ctx, request, "done", "success", must_change=True)
     _deliver(ctx, owner, password, "You'll be asked to choose a new one when you sign in.")
-    request.status, request.updated_at = "done", now()
-    audit_step(ctx, request, "done", "success", must_change=True)
+    _changed(ctx, request, "done", "success", must_change=True)
     _notify_owner(ctx, owner, "Your password was reset")
 
 
@@ -139,11 +143,9 @@ def _reset_partly(
 ) -> None:
     """The password changed but a later step did not: hand it over honestly and have a technician finish."""
     steps = [step for step in partial.unfinished if step in _UNFINISHED] or ["must_change"]
-    _happened(ctx, request, "partial", "partial", unfinished=steps)
     caveats = "; and ".join(_UNFINISHED[step][0] for step in steps)
     _deliver(ctx, owner, password, f"I couldn't finish every step: {caveats}.")
-    request.status, request.updated_at = "partial", now()
-    audit_step(ctx, request, "partial", "partial", unfinished=steps, reason=partial.reason)
+    _changed(ctx, request, "partial", "partial", unfinished=steps, reason=partial.reason)
     fix = " and ".join(_UNFINISHED[step][1] for step in steps)
     ticket = ticket_for(
         ctx, request, f"PARTLY DONE — the password WAS reset, but {partial.reason}. Please {fix}.", owner
@@ -159,10 +161,8 @@ def _reset_partly(
 
 def _unlock(ctx: Context, request: ResetRequest, owner: DirectoryPerson) -> None:
     ctx.services.directory.unlock(owner)
-    _happened(ctx, request, "done", "success")
     ctx.send(owner.email, "Your account is unlocked — your password is unchanged. Try signing in again.")
-    request.status, request.updated_at = "done", now()
-    audit_step(ctx, request, "done", "success")
+    _changed(ctx, request, "done", "success")
     _notify_owner(ctx, owner, "Your account was unlocked")
 
 
@@ -183,16 +183,11 @@ def _deliver(ctx: Context, owner: DirectoryPerson, password: str, note: str) -> 
     )
 
 
-def _happened(ctx: Context, request: ResetRequest, step: str, result: str, **detail: object) -> None:
-    """The directory changed: from now on what the outbox says is delivered even if the commit fails."""
-    ctx.outbox.happened(
-        actor=ctx.speaker.email,
-        action=f"{request.kind}.{step}",
-        target=request.person_email,
-        result=result,
-        correlation_id=request.correlation_id,
-        **detail,
-    )
+def _changed(ctx: Context, request: ResetRequest, status: str, result: str, **detail: object) -> None:
+    """The directory changed: what the outbox says from now on is delivered even if the commit fails
+    (the audit entry is then logged instead), and the request is closed with `status`."""
+    ctx.outbox.happened(**audit_entry(ctx, request, status, result, **detail))
+    close(ctx, request, status, status, result, **detail)
 
 
 def _notify_owner(ctx: Context, owner: DirectoryPerson, what: str) -> None:
@@ -208,8 +203,7 @@ def _notify_owner(ctx: Context, owner: DirectoryPerson, what: str) -> None:
 def _failed(
     ctx: Context, request: ResetRequest, error: DirectoryError, owner: DirectoryPerson | None
 ) -> None:
-    request.status, request.updated_at = "failed", now()
-    audit_step(ctx, request, "failed", type(error).__name__, reason=error.reason)
+    close(ctx, request, "failed", "failed", type(error).__name__, reason=error.reason)
     ticket = ticket_for(ctx, request, f"automation failed: {error.reason}", owner)
     request.ticket_id = ticket
     if isinstance(error, DirectoryUnavailable):  # a write may have been under way: claim nothing

@@ -7,6 +7,7 @@ It holds no flow logic of its own, so every other module can build on it without
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -59,16 +60,21 @@ def close(ctx: Context, request: ResetRequest, status: str, step: str, result: s
 
 
 def audit_step(ctx: Context, request: ResetRequest, step: str, result: str, **detail: object) -> None:
+    audit.record(ctx.session, **audit_entry(ctx, request, step, result, **detail))
+
+
+def audit_entry(
+    ctx: Context, request: ResetRequest, step: str, result: str, **detail: object
+) -> dict[str, Any]:
     """Target is always the account's owner, whoever acts (the person, or the approving manager)."""
-    audit.record(
-        ctx.session,
-        actor=ctx.speaker.email,
-        action=f"{request.kind}.{step}",
-        target=request.person_email,
-        result=result,
-        correlation_id=request.correlation_id,
+    return {
+        "actor": ctx.speaker.email,
+        "action": f"{request.kind}.{step}",
+        "target": request.person_email,
+        "result": result,
+        "correlation_id": request.correlation_id,
         **detail,
-    )
+    }
 
 
 def audit_attempt(ctx: Context, kind: str, result: str, **detail: object) -> None:

@@ -13,8 +13,8 @@ import sys
 
 import click
 
+from kb import semantic as semantic_extra
 from kb.intent.classifier import IntentResult
-from kb.intent.embeddings import semantic_available
 from kb.intent.product import classify_messages
 
 
@@ -30,7 +30,7 @@ from kb.intent.product import classify_messages
 )
 def intent(text: str | None, as_json: bool, semantic: bool | None) -> None:
     """Classify TEXT, or each line of standard input, into one of frontdesk's intents (null: none)."""
-    if semantic and not semantic_available():
+    if semantic and not semantic_extra.available():
         raise click.UsageError("--semantic needs the [semantic] extra (pip install 'frontdesk[semantic]')")
     messages = [text] if text is not None else [line.rstrip("\r\n") for line in sys.stdin]
     # Blank lines still get an answer (null), so output lines match input lines one for one.

@@ -16,15 +16,8 @@ import numpy as np
 from kb import semantic
 
 
-def semantic_available() -> bool:
-    """True when the [semantic] extra is installed (checked without importing torch)."""
-    return semantic.available()
-
-
 def encode(texts: list[str]) -> np.ndarray:
-    """Unit-length float32 embeddings, one row per text."""
-    if not texts:
-        return np.zeros((0, semantic.DIMENSIONS), dtype=np.float32)
+    """Unit-length float32 embeddings, one row per text (n × 384; none for no texts)."""
     encoder = semantic.Encoder.shared()
     if len(texts) == 1:
         return encoder.encode_query(texts[0])[None, :]

@@ -20,10 +20,10 @@ import sklearn
 import yaml
 
 from kb import cache
+from kb import semantic as semantic_extra
 from kb.cache import cache_dir
 from kb.intent import guards
 from kb.intent.classifier import IntentClassifier, IntentResult
-from kb.intent.embeddings import semantic_available
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def load_utterances(text: str | None = None) -> tuple[list[tuple[str, str]], lis
 
 def resolve_semantic(semantic: bool | None) -> bool:
     """None means: use sentence embeddings when the [semantic] extra is installed."""
-    return semantic_available() if semantic is None else semantic
+    return semantic_extra.available() if semantic is None else semantic
 
 
 def train_product_model(semantic: bool) -> IntentClassifier:

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-
-def article(article_id: str, title: str, body: str = "1. Do the thing.") -> str:
-    return f"---\nid: {article_id}\ntitle: {title}\nquestions:\n  - {title.lower()}\n---\n{body}\n"
+from tests.kb.helpers import article
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from kb import index
 from kb.index import cache_file, open_folder
-from tests.kb.conftest import article
+from tests.kb.helpers import article
 
 
 def bump_mtime(path: Path) -> None:

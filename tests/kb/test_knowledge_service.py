@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from bot.knowledge import KnowledgeService
 from bot.store import db
 from bot.store.models import KbArticle, KbExample
-from tests.kb.conftest import article
+from tests.kb.helpers import article
 
 WHEN = datetime(2026, 11, 20, 9, tzinfo=UTC)
 

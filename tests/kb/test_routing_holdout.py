@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kb import semantic as semantic_extra
 from kb.intent import INTENTS, classify_messages, load_utterances
 from kb.intent.classifier import normalise
-from kb.intent.embeddings import semantic_available
 
 HOLDOUT = Path(__file__).with_name("routing_holdout.yaml")
 REQUIRED = 0.95
@@ -39,7 +39,9 @@ def test_the_holdout_is_unseen_and_covers_every_intent() -> None:
             True,
             marks=[
                 pytest.mark.semantic,
-                pytest.mark.skipif(not semantic_available(), reason="the [semantic] extra is not installed"),
+                pytest.mark.skipif(
+                    not semantic_extra.available(), reason="the [semantic] extra is not installed"
+                ),
             ],
         ),
     ],

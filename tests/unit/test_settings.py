@@ -138,7 +138,7 @@ def test_demo_directory_references_are_checked(monkeypatch: pytest.MonkeyPatch, 
 
 
 def test_the_shipped_demo_directory_passes_its_own_checks() -> None:
-    from bot.demo.check import check_file
+    from automations.demo_directory import DemoDirectory
     from bot.settings import DEMO_DIRECTORY_FILE
 
-    check_file(DEMO_DIRECTORY_FILE)  # raises on any broken reference
+    DemoDirectory.from_file(DEMO_DIRECTORY_FILE)  # raises on any broken reference
