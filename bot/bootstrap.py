@@ -1,9 +1,12 @@
-"""Wiring: turn settings into a ready bot — database, directory, knowledge base, intents, email."""
+"""Wiring: turn settings into a ready bot — database, directory, knowledge base, intents, delivery (the
+outbox, its dispatcher and each platform's deliverer) and the scheduler. The command line, every platform
+and the tests build the bot here, so what runs is what is tested."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import Engine
@@ -11,12 +14,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from automations.demo_directory import DemoDirectory, DemoDirectoryError
 from automations.directory import Directory, DirectoryError
+from bot.delivery.dispatcher import RetryPolicy
+from bot.delivery.port import Deliverer
+from bot.delivery.service import Delivery
+from bot.delivery.smtp import EmailDeliverer
 from bot.engine import Bot
 from bot.knowledge import KnowledgeService, kb_folder
 from bot.mail import Mailer
 from bot.settings import Settings, SettingsError, unknown_variables
 from bot.store import db
-from handlers.context import Services
+from handlers.context import KnowledgeSearch, Services
+
+if TYPE_CHECKING:
+    from bot.scheduling import BackgroundWork
 
 log = structlog.get_logger(__name__)
 _LDAP_VARIABLES = {
@@ -38,6 +48,22 @@ class App:
     sessions: sessionmaker[Session]
     services: Services
     bot: Bot
+    delivery: Delivery
+    background: list[BackgroundWork] = field(default_factory=list)  # the running scheduler, if started
+
+    def start_background(self, *, role: str) -> BackgroundWork:
+        """Start the scheduler (leader-elected jobs) and the dispatcher's sweeps in this process."""
+        from bot.scheduling import BackgroundWork
+
+        work = BackgroundWork(self, role=role)
+        work.start()
+        self.background.append(work)
+        return work
+
+    def stop_background(self) -> None:
+        for work in self.background:
+            work.stop()
+        self.background.clear()
 
     def warm_up(self) -> None:
         """Build the knowledge base and load the intent model now, not while the first person waits."""
@@ -79,7 +105,18 @@ def _semantic_choice(settings: Settings) -> bool | None:
     return {"auto": None, "on": True, "off": False}[settings.kb_semantic]
 
 
-def build_app(settings: Settings, *, migrate: bool | None = None) -> App:
+def build_app(
+    settings: Settings,
+    *,
+    migrate: bool | None = None,
+    chat: Sequence[Deliverer] = (),
+    directory: Directory | None = None,
+    knowledge: Callable[[Session], KnowledgeSearch] | None = None,
+    classify: Callable[[str], tuple[str | None, float]] | None = None,
+) -> App:
+    """The whole bot. `chat` are the platforms this process delivers to (the console, Slack, Teams; a
+    recorder in tests); email is added when SMTP is configured. `directory`, `knowledge` and `classify`
+    replace the configured ones (tests)."""
     engine = db.make_engine(settings.database_url)
     if settings.auto_migrate if migrate is None else migrate:
         db.upgrade(engine)
@@ -87,15 +124,30 @@ def build_app(settings: Settings, *, migrate: bool | None = None) -> App:
         db.check_schema(engine)
     db.check_writable(engine)
     sessions = db.make_session_factory(engine)
-    knowledge = KnowledgeService(kb_folder(settings.kb_dir), _semantic_choice(settings))
+    if knowledge is None:
+        knowledge = KnowledgeService(kb_folder(settings.kb_dir), _semantic_choice(settings)).for_session
     services = Services(
         settings=settings,
-        directory=build_directory(settings),
-        knowledge=knowledge.for_session,
-        classify=build_classifier(settings),
+        directory=directory or build_directory(settings),
+        knowledge=knowledge,
+        classify=classify or build_classifier(settings),
     )
     _warn_about_settings(services)
-    return App(settings, engine, sessions, services, Bot(services, sessions, Mailer(settings)))
+    mailer = Mailer(settings)
+    delivery = build_delivery(settings, sessions, chat, mailer)
+    return App(settings, engine, sessions, services, Bot(services, sessions, delivery, mailer), delivery)
+
+
+def build_delivery(
+    settings: Settings, sessions: sessionmaker[Session], chat: Sequence[Deliverer], mailer: Mailer
+) -> Delivery:
+    policy = RetryPolicy(
+        max_attempts=settings.delivery_max_attempts,
+        base_seconds=settings.delivery_backoff_seconds,
+        claim_seconds=settings.delivery_claim_seconds,
+    )
+    email = EmailDeliverer(mailer) if settings.email_enabled else None
+    return Delivery(sessions, chat, email, policy, settings.triage_channel)
 
 
 def _warn_about_settings(services: Services) -> None:

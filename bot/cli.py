@@ -5,41 +5,18 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from sqlalchemy import select
 
 from bot import __version__
+from bot.cli_support import command_settings as _settings
+from bot.cli_support import friendly_errors
 from bot.logs import configure_logging
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings
 from bot.store import db
 from bot.store.models import AuditRecord, Ticket
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def friendly_errors(command: F) -> F:
-    """Settings and database problems end the command with one clear line, not a traceback."""
-
-    @wraps(command)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except SettingsError as error:
-            raise click.ClickException(str(error)) from None
-        except db.DatabaseError as error:
-            raise click.ClickException(str(error)) from None
-
-    return run  # type: ignore[return-value]
-
-
-def _settings(**overrides: Any) -> Settings:
-    settings = load_settings(**overrides)
-    configure_logging(settings.log_level, settings.log_format)
-    return settings
 
 
 @click.group()
@@ -65,8 +42,6 @@ def run_console(settings: Settings, speaker: str, as_json: bool, banner: str = "
     from bot.bootstrap import build_app
     from bot.platforms.console import CONSOLE_HELP, ConsoleChat
 
-    app = build_app(settings)
-
     def lookup_name(email: str) -> str | None:
         try:
             person = app.services.directory.find_by_email(email)
@@ -74,6 +49,9 @@ def run_console(settings: Settings, speaker: str, as_json: bool, banner: str = "
             return email  # directory down: let them in; the bot will say what it cannot do
         return person.name if person else None
 
+    console = ConsoleChat(None, lookup_name, speaker, as_json=as_json)
+    app = build_app(settings, chat=[console])
+    console.handle = app.bot.handle
     if lookup_name(speaker.strip().lower()) is None:
         raise click.ClickException(
             f"{speaker} is not in the directory ({_directory_name(settings)}); "
@@ -88,8 +66,13 @@ def run_console(settings: Settings, speaker: str, as_json: bool, banner: str = "
     if interactive and not as_json:
         click.echo((banner + "\n" if banner else "") + CONSOLE_HELP + "\n", err=True)
     app.warm_up()
-    console = ConsoleChat(app.bot.handle, lookup_name, speaker, as_json=as_json)
-    console.run(sys.stdin, interactive=interactive)
+    app.delivery.dispatcher.run_due()  # what a crash left undelivered comes first
+    app.start_background(role="chat")
+    try:
+        console.run(sys.stdin, interactive=interactive)
+    finally:
+        app.stop_background()
+        app.delivery.dispatcher.run_due()  # a last try for what is still queued (email)
 
 
 def _directory_name(settings: Settings) -> str:
@@ -331,11 +314,14 @@ def _ticket_json(t: Ticket) -> dict[str, Any]:
 
 
 def _attach_optional_commands() -> None:
+    from bot.cli_delivery import outbox, run, worker
     from kb.cli import kb
     from kb.intent.cli import intent
 
     main.add_command(kb)
     main.add_command(intent)
+    for command in (run, worker, outbox):
+        main.add_command(command)
 
 
 _attach_optional_commands()

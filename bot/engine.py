@@ -1,20 +1,24 @@
-"""The pipeline every inbound event goes through, whatever platform it came from.
+"""The pipeline every inbound event and every scheduled job goes through, whatever platform it came from.
 
-    validate → (one transaction: dedupe the event id → identify the speaker → load their conversation
-    → route to a handler → tidy flows the person left → save the conversation) → send emails
-    → run the deferred effects, each in a transaction of its own → return all the replies
+    validate → (one transaction: dedupe the event id → refresh the person's platform identity → identify
+    the speaker → load their conversation → route to a handler → tidy flows the person left → save the
+    conversation → write what it said as outbox rows) → release the rows (bot/delivery) → run the deferred
+    effects, each the same way in a transaction of its own
 
-Nothing reaches a person before the transaction commits, so a crash never announces a change that did
-not happen, and a retried delivery (same event id) acts once. Changes outside the database (a password
-reset, a code email) are never made inside that transaction: the handler records the intent and defers
-the act (`ctx.after_commit`), so a failed commit cannot hide a reset that happened or repeat it on retry.
-Failures become plain replies: the database being down says so; anything unexpected opens a ticket so
-the request is not lost.
+Nothing reaches a person before the transaction commits, so a crash never announces a change that did not
+happen, and a crash after the commit loses nothing: the rows are delivered when the process is back. A
+retried delivery (same event id) acts once. Changes outside the database (a password reset, a code email)
+are never made inside that transaction: the handler records the intent and defers the act
+(`ctx.after_commit`), so a failed commit cannot hide a reset that happened or repeat it on retry. Failures
+become plain replies: the database being down says so; anything unexpected opens a ticket so the request
+is not lost. A scheduled job (`run_job`) is the same unit of work with the system actor instead of a
+speaker.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import structlog
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -22,11 +26,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import logs
 from bot.clock import now
+from bot.delivery import identities
+from bot.delivery.service import Batch, Delivery, UndeliveredSecret
 from bot.mail import Mailer
-from bot.messages import Effect, Inbound, Outbox, Reply
+from bot.messages import Effect, Inbound, Outbox, Person, Reply
 from bot.store.models import ProcessedEvent
-from handlers import conversations, people, registry, router, tickets
-from handlers.context import Context, Services, Speaker, State
+from handlers import conversations, people, registry, router, tickets, undelivered
+from handlers.context import SYSTEM, Context, Services, Speaker, State
 
 log = structlog.get_logger(__name__)
 
@@ -40,46 +46,45 @@ EFFECT_FAILED = (
 )
 # Effects may defer further effects (claim a request, then act on it); this bounds a runaway chain.
 MAX_EFFECTS = 8
+Job = Callable[[Context], None]
 
 
 class Bot:
-    def __init__(self, services: Services, sessions: sessionmaker[Session], mailer: Mailer) -> None:
+    def __init__(
+        self, services: Services, sessions: sessionmaker[Session], delivery: Delivery, mailer: Mailer
+    ) -> None:
         self.services = services
         self.sessions = sessions
+        self.delivery = delivery
         self.mailer = mailer
 
+    # --- an inbound event -------------------------------------------------------------------------------
+
     def handle(self, inbound: Inbound) -> list[Reply]:
+        """Handle one event; returns what it said, in order (already on its way to each recipient)."""
         logs.clear()
-        logs.bind(
-            person=inbound.person.email,
-            platform=inbound.person.platform,
-            event=inbound.event_id or uuid.uuid4().hex[:12],
-        )
+        key = inbound.event_id or uuid.uuid4().hex
+        logs.bind(person=inbound.person.email, platform=inbound.person.platform, event=key[:40])
         problem = self._invalid(inbound)
         if problem is not None:
-            return [Reply(to=inbound.person.email, text=problem)] if problem else []
+            return [self._say_directly(inbound, problem)] if problem else []
         try:
-            outbox, speaker = self._handle_in_transaction(inbound)
+            batch, speaker, effects = self._handle_in_transaction(inbound, key)
         except _Duplicate:
             log.info("duplicate_event_ignored", event_id=inbound.event_id)
             return []
         except SQLAlchemyError as error:
             log.error("database_error", error=str(error).splitlines()[0])
-            return [
-                Reply(
-                    to=inbound.person.email,
-                    text=DATABASE_DOWN.format(contact=self.services.settings.helpdesk_contact),
-                )
-            ]
+            return [self._say_directly(inbound, DATABASE_DOWN.format(contact=self._contact))]
         except Exception:
             log.exception("handler_failed")
-            return self._open_ticket_for_failure(inbound)
-        self._send_emails(outbox)
-        return [*outbox.replies, *self._run_effects(inbound, speaker, outbox.effects)]
+            return self._open_ticket_for_failure(inbound, key)
+        said = self._release(batch)
+        return said + self._run_effects(inbound, speaker, effects, key)
 
-    def _send_emails(self, outbox: Outbox) -> None:
-        for to, subject, body in outbox.emails:
-            self.mailer.send(to, subject, body)
+    @property
+    def _contact(self) -> str:
+        return self.services.settings.helpdesk_contact
 
     def _invalid(self, inbound: Inbound) -> str | None:
         """None when fine; "" to ignore silently (an empty line); else what to tell the person."""
@@ -98,9 +103,14 @@ class Bot:
             return "That message contains characters I can't read. Please type it again."
         return None
 
-    def _handle_in_transaction(self, inbound: Inbound) -> tuple[Outbox, Speaker]:
+    def _say_directly(self, inbound: Inbound, text: str) -> Reply:
+        """A reply that changes nothing (bad input, the database down) needs no row: straight out."""
+        return self.delivery.say_directly(Reply(to=inbound.person.email, text=text), inbound.person.platform)
+
+    def _handle_in_transaction(self, inbound: Inbound, key: str) -> tuple[Batch, Speaker, list[Effect]]:
         with self.sessions.begin() as session:
             self._claim_event(session, inbound)
+            identities.refresh(session, inbound.person)
             speaker = people.identify(self.services, inbound.person)
             logs.bind(known=speaker.known)
             ctx = self._context(session, inbound, speaker, Outbox())
@@ -108,13 +118,19 @@ class Bot:
                 logs.bind(flow=ctx.state.flow, step=ctx.state.step)
             router.dispatch(ctx)
             self._finish(ctx)
+            batch = self.delivery.enqueue(session, ctx.outbox, key, inbound.person.platform)
             log.info("event_handled", action=inbound.action, replies=len(ctx.outbox.replies))
-            return ctx.outbox, speaker
+            return batch, speaker, ctx.outbox.effects
 
-    def _context(self, session: Session, inbound: Inbound, speaker: Speaker, outbox: Outbox) -> Context:
-        state = conversations.load(
-            session, speaker.email, self.services.settings.conversation_timeout_minutes
-        )
+    def _context(
+        self, session: Session, inbound: Inbound | None, speaker: Speaker, outbox: Outbox
+    ) -> Context:
+        if speaker.is_system:
+            state = State()  # a job has no conversation of its own
+        else:
+            state = conversations.load(
+                session, speaker.email, self.services.settings.conversation_timeout_minutes
+            )
         return Context(
             session=session,
             speaker=speaker,
@@ -133,59 +149,8 @@ class Bot:
             if hook is not None:
                 hook(ctx, data)
         ctx.state.ended.clear()
-        conversations.save(ctx.session, ctx.speaker.email, ctx.state)
-
-    # --- deferred effects ---------------------------------------------------------------------------
-
-    def _run_effects(self, inbound: Inbound, speaker: Speaker, effects: list[Effect]) -> list[Reply]:
-        """Each effect in its own transaction, after the event's commit; what they say joins the replies."""
-        replies: list[Reply] = []
-        queue = list(effects)
-        for _ in range(MAX_EFFECTS):
-            if not queue:
-                return replies
-            outbox = self._run_effect(inbound, speaker, queue.pop(0))
-            self._send_emails(outbox)
-            replies += outbox.replies
-            queue += outbox.effects
-        if queue:
-            log.error("effects_dropped", count=len(queue), detail="an effect chain did not end")
-        return replies
-
-    def _run_effect(self, inbound: Inbound, speaker: Speaker, effect: Effect) -> Outbox:
-        outbox = Outbox()
-        try:
-            with self.sessions.begin() as session:
-                ctx = self._context(session, inbound, speaker, outbox)
-                effect(ctx)
-                self._finish(ctx)
-        except Exception as error:
-            return self._effect_failed(speaker, effect, outbox, error)
-        return outbox
-
-    def _effect_failed(self, speaker: Speaker, effect: Effect, outbox: Outbox, error: Exception) -> Outbox:
-        name = getattr(effect, "__qualname__", type(effect).__name__)
-        if outbox.done_outside:
-            # The change outside happened (a password was reset): its record is lost, but the person must
-            # still get what it produced — the temporary password — and the log keeps the audit entries.
-            for entry in outbox.done_outside:
-                log.error("audit_not_recorded", effect=name, audit=entry)
-            self._log_failure("effect_not_recorded", name, error)
-            return Outbox(replies=outbox.replies, emails=outbox.emails)
-        self._log_failure("effect_failed", name, error)
-        text = DATABASE_DOWN if isinstance(error, SQLAlchemyError) else EFFECT_FAILED
-        return Outbox(
-            replies=[
-                Reply(to=speaker.email, text=text.format(contact=self.services.settings.helpdesk_contact))
-            ]
-        )
-
-    @staticmethod
-    def _log_failure(event: str, effect: str, error: Exception) -> None:
-        if isinstance(error, SQLAlchemyError):  # a database outage: its first line says it all
-            log.error(event, effect=effect, error=str(error).splitlines()[0])
-        else:
-            log.exception(event, effect=effect)
+        if not ctx.speaker.is_system:
+            conversations.save(ctx.session, ctx.speaker.email, ctx.state)
 
     @staticmethod
     def _claim_event(session: Session, inbound: Inbound) -> None:
@@ -197,15 +162,126 @@ class Bot:
         except IntegrityError:
             raise _Duplicate() from None
 
-    def _open_ticket_for_failure(self, inbound: Inbound) -> list[Reply]:
+    # --- a scheduled job --------------------------------------------------------------------------------
+
+    def run_job(self, name: str, job: Job) -> list[Reply]:
+        """Run `job(ctx)` as a unit of work of its own, with the system actor; returns what it said."""
+        logs.clear()
+        key = f"job:{name}:{uuid.uuid4().hex[:16]}"
+        logs.bind(job=name)
+        try:
+            with self.sessions.begin() as session:
+                ctx = self._context(session, None, SYSTEM, Outbox())
+                job(ctx)
+                self._finish(ctx)
+                batch = self.delivery.enqueue(session, ctx.outbox, key)
+                effects = ctx.outbox.effects
+        except SQLAlchemyError as error:
+            log.error("job_database_error", error=str(error).splitlines()[0])
+            return []
+        except Exception:
+            log.exception("job_failed")
+            return []
+        return self._release(batch) + self._run_effects(None, SYSTEM, effects, key)
+
+    # --- after the commit -------------------------------------------------------------------------------
+
+    def _release(self, batch: Batch) -> list[Reply]:
+        problems = self.delivery.release(batch)
+        said = batch.replies
+        for problem in problems:
+            said += self._secret_undelivered(problem)
+        return said
+
+    def _secret_undelivered(self, problem: UndeliveredSecret) -> list[Reply]:
+        """The person must not be left without a password and without knowing it: tell them, and a
+        technician, in a unit of work of its own."""
+        person = Person("system", problem.reply.to, problem.reply.to)
+        try:
+            with self.sessions.begin() as session:
+                speaker = people.identify(self.services, person)
+                ctx = self._context(session, None, speaker, Outbox())
+                undelivered.secret_undelivered(ctx, problem.reply, problem.reason)
+                batch = self.delivery.enqueue(session, ctx.outbox, f"undelivered:{uuid.uuid4().hex}")
+        except Exception:
+            log.exception("secret_undelivered_not_recorded", person=problem.reply.to)
+            return []
+        return self._release(batch)
+
+    # --- deferred effects -------------------------------------------------------------------------------
+
+    def _run_effects(
+        self, inbound: Inbound | None, speaker: Speaker, effects: list[Effect], key: str = ""
+    ) -> list[Reply]:
+        """Each effect in its own transaction, after the event's commit; what they say joins the replies."""
+        key = key or uuid.uuid4().hex
+        replies: list[Reply] = []
+        queue = list(effects)
+        for number in range(1, MAX_EFFECTS + 1):
+            if not queue:
+                return replies
+            replies += self._run_effect(inbound, speaker, queue.pop(0), f"{key}:e{number}", queue)
+        if queue:
+            log.error("effects_dropped", count=len(queue), detail="an effect chain did not end")
+        return replies
+
+    def _run_effect(
+        self, inbound: Inbound | None, speaker: Speaker, effect: Effect, key: str, queue: list[Effect]
+    ) -> list[Reply]:
+        outbox = Outbox()
+        try:
+            with self.sessions.begin() as session:
+                ctx = self._context(session, inbound, speaker, outbox)
+                effect(ctx)
+                self._finish(ctx)
+                batch = self.delivery.enqueue(session, outbox, key, speaker.platform)
+        except Exception as error:
+            return self._effect_failed(speaker, effect, outbox, error, key)
+        queue += outbox.effects
+        return self._release(batch)
+
+    def _effect_failed(
+        self, speaker: Speaker, effect: Effect, outbox: Outbox, error: Exception, key: str
+    ) -> list[Reply]:
+        name = getattr(effect, "__qualname__", type(effect).__name__)
+        if outbox.done_outside:
+            # The change outside happened (a password was reset): its record is lost, but the person must
+            # still get what it produced — the temporary password — and the log keeps the audit entries.
+            for entry in outbox.done_outside:
+                log.error("audit_not_recorded", effect=name, audit=entry)
+            self._log_failure("effect_not_recorded", name, error)
+            return self._speak_unrecorded(Outbox(replies=outbox.replies, emails=outbox.emails), speaker, key)
+        self._log_failure("effect_failed", name, error)
+        text = DATABASE_DOWN if isinstance(error, SQLAlchemyError) else EFFECT_FAILED
+        said = Outbox(replies=[Reply(to=speaker.email, text=text.format(contact=self._contact))])
+        return self._speak_unrecorded(said, speaker, key)
+
+    def _speak_unrecorded(self, outbox: Outbox, speaker: Speaker, key: str) -> list[Reply]:
+        """Say what a failed unit of work must still say: through the outbox when the database takes
+        the rows, else straight to the platform (the database is down)."""
+        try:
+            with self.sessions.begin() as session:
+                batch = self.delivery.enqueue(session, outbox, key + ":failed", speaker.platform)
+        except SQLAlchemyError:
+            return [self.delivery.say_directly(reply, speaker.platform) for reply in outbox.replies]
+        return self._release(batch)
+
+    @staticmethod
+    def _log_failure(event: str, effect: str, error: Exception) -> None:
+        if isinstance(error, SQLAlchemyError):  # a database outage: its first line says it all
+            log.error(event, effect=effect, error=str(error).splitlines()[0])
+        else:
+            log.exception(event, effect=effect)
+
+    # --- when handling itself failed ----------------------------------------------------------------------
+
+    def _open_ticket_for_failure(self, inbound: Inbound, key: str) -> list[Reply]:
         """Something broke while handling the request: keep it as a ticket rather than lose it."""
         what = inbound.text.strip() or f"(pressed button {inbound.action})"
         try:
             with self.sessions.begin() as session:
                 speaker = people.identify(self.services, inbound.person)
-                ctx = Context(
-                    session=session, speaker=speaker, state=State(), services=self.services, inbound=inbound
-                )
+                ctx = self._context(session, inbound, speaker, Outbox())
                 ticket = tickets.open_ticket(
                     ctx,
                     problem=what,
@@ -213,25 +289,27 @@ class Bot:
                     category="bot_error",
                     transcript="The bot failed while handling this message.",
                 )
-                replies = [r for r in ctx.outbox.replies if r.to != speaker.email]
+                ctx.outbox.replies = [r for r in ctx.outbox.replies if r.to != speaker.email]
+                ctx.outbox.replies.insert(
+                    0,
+                    Reply(
+                        to=speaker.email,
+                        ticket=ticket.id,
+                        text=f"Something went wrong on my side while handling that. I've opened ticket "
+                        f"#{ticket.id} with your message so a technician can follow up.",
+                    ),
+                )
+                batch = self.delivery.enqueue(session, ctx.outbox, key + ":failure", inbound.person.platform)
         except Exception:
             log.exception("failure_ticket_failed")
             return [
-                Reply(
-                    to=inbound.person.email,
-                    text="Something went wrong on my side and I couldn't save "
-                    f"your request. Please contact {self.services.settings.helpdesk_contact}.",
+                self._say_directly(
+                    inbound,
+                    "Something went wrong on my side and I couldn't save "
+                    f"your request. Please contact {self._contact}.",
                 )
             ]
-        return [
-            Reply(
-                to=inbound.person.email,
-                ticket=ticket.id,
-                text=f"Something went wrong on my side while handling that. I've opened ticket "
-                f"#{ticket.id} with your message so a technician can follow up.",
-            ),
-            *replies,
-        ]
+        return self._release(batch)
 
 
 class _Duplicate(Exception):

@@ -35,15 +35,20 @@ class Mailer:
         """Send one message; a failure is logged and reported as False, never raised into a conversation."""
         if not self.enabled:
             return False
-        message = self.compose(to, subject, body)
         try:
-            with self._connect() as smtp:
-                smtp.send_message(message)
+            self.deliver(to, subject, body)
         except (OSError, smtplib.SMTPException) as error:
-            log.warning("email_failed", to=to, subject=subject, error=str(error))
+            log.warning("email_failed", to=to, error=str(error))
             return False
-        log.info("email_sent", to=to, subject=subject)
         return True
+
+    def deliver(self, to: str, subject: str, body: str) -> str:
+        """Send one message and return its Message-ID; raises OSError/SMTPException when it did not go."""
+        message = self.compose(to, subject, body)
+        with self._connect() as smtp:
+            smtp.send_message(message)
+        log.info("email_sent", to=to)
+        return str(message["Message-ID"])
 
     def compose(self, to: str, subject: str, body: str) -> EmailMessage:
         message = EmailMessage()

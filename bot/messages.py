@@ -20,6 +20,10 @@ class Person:
     email: str
     name: str = ""
     is_guest: bool = False
+    team: str = ""  # the Slack workspace or Teams tenant the person wrote from
+    # What the platform needs to reach the person later without an inbound message (a Teams
+    # conversation reference with its service URL); kept in the identities table.
+    reference: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,10 @@ class Reply:
     # `delete_after` seconds where the platform allows; it is never logged or stored.
     secret: str | None = None
     delete_after: int | None = None
+    # A name for this message ("approval:abc"), so that a later reply with `update=True` and the same
+    # topic and recipient replaces it in place (a card that shows what became of it).
+    topic: str = ""
+    update: bool = False
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,18 @@ class Settings(BaseSettings):
     code_attempts: int = Field(default=5, ge=1)
     approval_ttl_minutes: int = Field(default=60, ge=1)
 
+    # delivery (the outbox) and scheduled work
+    delivery_max_attempts: int = Field(default=8, ge=1, le=100)
+    delivery_backoff_seconds: float = Field(default=2.0, gt=0, le=3600)
+    delivery_claim_seconds: float = Field(default=60.0, gt=0)
+    delivery_poll_seconds: float = Field(default=1.0, gt=0, le=300)
+    lease_seconds: int = Field(default=30, ge=2, le=3600)
+    claim_expiry: int = Field(default=240, ge=1, description="minutes a claim holds without a reply")
+    waiting_close_days: int = Field(default=5, ge=1)
+    waiting_reminder_days: int = Field(default=3, ge=1)
+    event_retention_days: int = Field(default=7, ge=1)
+    outbox_retention_days: int = Field(default=30, ge=1)
+
     @field_validator("technicians", "managers", mode="before")
     @classmethod
     def _split_emails(cls, value: object) -> object:
@@ -153,6 +165,11 @@ class Settings(BaseSettings):
             problems.append(f"FRONTDESK_DEMO_DIRECTORY: no such file: {self.demo_directory}")
         if self.kb_dir is not None and not self.kb_dir.is_dir():
             problems.append(f"FRONTDESK_KB_DIR: no such folder: {self.kb_dir}")
+        if self.waiting_reminder_days >= self.waiting_close_days:
+            problems.append(
+                "FRONTDESK_WAITING_REMINDER_DAYS must be less than FRONTDESK_WAITING_CLOSE_DAYS "
+                "(the reminder comes before the ticket is closed)"
+            )
         if self.smtp_ssl and self.smtp_starttls:
             problems.append(
                 "FRONTDESK_SMTP_SSL and FRONTDESK_SMTP_STARTTLS are both true: choose one "

@@ -52,10 +52,21 @@ class Speaker:
     is_manager: bool = False
     is_guest: bool = False
     directory_down: bool = False
+    platform_user_id: str = ""
 
     @property
     def known(self) -> bool:
         return self.profile is not None
+
+    @property
+    def is_system(self) -> bool:
+        """The bot itself, acting on a schedule (a job): no conversation, nobody to reply to."""
+        return self.platform == SYSTEM_PLATFORM
+
+
+SYSTEM_PLATFORM = "system"
+# The actor of scheduled work: audit rows and ticket history record "frontdesk".
+SYSTEM = Speaker(email="frontdesk", name="frontdesk", platform=SYSTEM_PLATFORM, profile=None)
 
 
 @dataclass
@@ -96,7 +107,7 @@ class Context:
     speaker: Speaker
     state: State
     services: Services
-    inbound: Inbound
+    inbound: Inbound | None  # None for a scheduled job
     outbox: Outbox = field(default_factory=Outbox)
     mailer: SendsEmail | None = None  # for the few emails whose delivery decides what happens next
 
@@ -104,7 +115,16 @@ class Context:
     def settings(self) -> Settings:
         return self.services.settings
 
+    @property
+    def event(self) -> Inbound:
+        """The inbound event being handled (never asked for by a job)."""
+        if self.inbound is None:
+            raise RuntimeError("a scheduled job has no inbound event")
+        return self.inbound
+
     def reply(self, text: str, buttons: Sequence[Button] = (), **extra: Any) -> None:
+        if self.speaker.is_system:
+            return  # a job speaks to people by name (ctx.send), never "back"
         self.send(self.speaker.email, text, buttons, **extra)
 
     def send(
@@ -117,6 +137,7 @@ class Context:
         ticket: int | None = None,
         secret: str | None = None,
         delete_after: int | None = None,
+        topic: str = "",
     ) -> None:
         self.outbox.add(
             Reply(
@@ -127,6 +148,25 @@ class Context:
                 ticket=ticket,
                 secret=secret,
                 delete_after=delete_after,
+                topic=topic,
+            )
+        )
+
+    def update(
+        self,
+        to: str,
+        topic: str,
+        text: str,
+        buttons: Sequence[Button] = (),
+        *,
+        card: Card | None = None,
+        ticket: int | None = None,
+    ) -> None:
+        """Replace the message sent to `to` with `topic` (a card that shows what became of it); where the
+        platform cannot edit a message, or it never went out, this is sent as a new one."""
+        self.outbox.add(
+            Reply(
+                to=to, text=text, buttons=tuple(buttons), card=card, ticket=ticket, topic=topic, update=True
             )
         )
 

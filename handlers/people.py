@@ -34,6 +34,7 @@ def identify(services: Services, person: Person) -> Speaker:
         ),
         is_guest=person.is_guest,
         directory_down=directory_down,
+        platform_user_id=person.platform_user_id,
     )
 
 

@@ -47,7 +47,7 @@ _QUESTION = re.compile(r"\?\s*$|^\s*(how|what|where|why|when|who|can|could|is|ar
 
 
 def dispatch(ctx: Context) -> None:
-    inbound = ctx.inbound
+    inbound = ctx.event
     logs.bind(conversation=ctx.state.conversation_id)
     typing_a_code = ctx.state.flow == account.FLOW  # verification codes are typed in this flow
     if inbound.action is not None:
@@ -59,7 +59,7 @@ def dispatch(ctx: Context) -> None:
 
 def _remember(ctx: Context, *, secret: bool) -> None:
     """Keep this turn for a later ticket's transcript (bounded; secrets only as a placeholder)."""
-    said = ctx.inbound.text if ctx.inbound.action is None else _pressed_label(ctx)
+    said = ctx.event.text if ctx.event.action is None else _pressed_label(ctx)
     if said:
         conversations.remember(ctx.state, ctx.speaker.name, said, secret=secret)
     mine = [reply for reply in ctx.outbox.replies if reply.to == ctx.speaker.email]
@@ -68,7 +68,7 @@ def _remember(ctx: Context, *, secret: bool) -> None:
 
 def _pressed_label(ctx: Context) -> str:
     # Only the label is worth keeping ("Not what I need"); ids are internal.
-    label = conversations.pressed_label(ctx.state, ctx.inbound.action or "")
+    label = conversations.pressed_label(ctx.state, ctx.event.action or "")
     return f"(pressed {label})" if label else ""
 
 
@@ -96,7 +96,7 @@ def _message(ctx: Context, text: str) -> None:
         ctx.state.end()
         question.report_hazard(ctx, text)
         return
-    if ctx.inbound.thread_ticket is not None and _thread_message(ctx, ctx.inbound.thread_ticket, text):
+    if ctx.event.thread_ticket is not None and _thread_message(ctx, ctx.event.thread_ticket, text):
         return
     in_flow = flow_handler(ctx.state.flow) if ctx.state.flow else None
     if in_flow is not None:

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from automations.demo_directory import DemoDirectory
+from bot.bootstrap import App, build_app
 from bot.clock import set_clock
 from bot.engine import Bot
-from bot.mail import Mailer
 from bot.messages import Inbound, Person, Reply
 from bot.settings import load_settings
-from bot.store import db
 from handlers.context import Services
 from tests import fakes
 
@@ -91,11 +90,16 @@ DIRECTORY = {
 
 
 class Harness:
-    """Drive the bot as people would: say things, press buttons, read what each person received."""
+    """Drive the bot as people would: say things, press buttons, read what each person received.
+
+    What `say` and `press` return is what reached the platform through the outbox (the recorder), not
+    what the handler meant to say; the background dispatcher's work (email) is done before they return.
+    """
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
         self.sent: list[Reply] = []
+        self.recorder: fakes.RecordingDeliverer = bot.delivery.deliverers["test"]  # type: ignore[assignment]
 
     def say(
         self, email: str, text: str, *, event_id: str | None = None, thread: int | None = None
@@ -110,7 +114,10 @@ class Harness:
         )
 
     def _deliver(self, inbound: Inbound) -> list[Reply]:
-        replies = self.bot.handle(inbound)
+        before = len(self.recorder.delivered)
+        self.bot.handle(inbound)
+        self.bot.delivery.dispatcher.run_due()  # what the background dispatcher would do next
+        replies = self.recorder.delivered[before:]
         self.sent += replies
         return replies
 
@@ -135,19 +142,31 @@ def build_bot(
     directory: Any = None,
     **settings: Any,
 ) -> tuple[Bot, Services]:
+    app = build_app_for_tests(database_url, knowledge=knowledge, classify=classify, directory=directory, **settings)
+    return app.bot, app.services
+
+
+def build_app_for_tests(
+    database_url: str,
+    *,
+    knowledge: Any = None,
+    classify: Callable[..., Any] | None = None,
+    directory: Any = None,
+    chat: Sequence[Any] | None = None,
+    **settings: Any,
+) -> App:
+    """The bot as bootstrap wires it, on the test directory, a fake KB and intents, and a recorder."""
     defaults = {"technician_group": "it-support", "manager_group": "it-managers"}
     config = load_settings(database_url=database_url, **{**defaults, **settings})
-    engine = db.make_engine(database_url)
-    db.upgrade(engine)
-    sessions = db.make_session_factory(engine)
     kb = knowledge or fakes.FakeKnowledge()
-    services = Services(
-        settings=config,
+    return build_app(
+        config,
+        migrate=True,
+        chat=[fakes.RecordingDeliverer()] if chat is None else chat,
         directory=directory or DemoDirectory.from_document(DIRECTORY),
         knowledge=lambda _session: kb,
         classify=classify or fakes.classify,
     )
-    return Bot(services, sessions, Mailer(config)), services
 
 
 @pytest.fixture

@@ -1,8 +1,63 @@
-"""Fakes that behave: a tiny knowledge base and a keyword intent classifier, for core tests."""
+"""Fakes that behave: a tiny knowledge base, a keyword intent classifier and a platform that records
+what reached it, for core tests."""
 
 from __future__ import annotations
 
+import itertools
+import threading
 from dataclasses import dataclass, field
+from typing import Any
+
+from bot.delivery.port import DeliveryError
+from bot.messages import Reply
+
+
+class RecordingDeliverer:
+    """A chat platform that reaches everyone and every channel and keeps what it was given, in order.
+    `fail_next` makes the next N deliveries fail (a platform outage); `deleted` are deleted messages."""
+
+    inline = True
+
+    def __init__(self, platform: str = "test", *, inline: bool = True) -> None:
+        self.platform = platform
+        self.inline = inline
+        self.delivered: list[Reply] = []
+        self.updated: list[Reply] = []
+        self.deleted: list[dict[str, Any]] = []
+        self.refs: list[dict[str, Any]] = []
+        self.fail_next = 0
+        self.attempts = 0
+        self._numbers = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def route(self, recipient: str, identity: dict[str, Any] | None) -> dict[str, Any]:
+        return {"to": recipient}
+
+    def send(self, address: dict[str, Any], payload: Any) -> dict[str, Any]:
+        with self._lock:
+            self._maybe_fail()
+            self.delivered.append(payload)
+            ref = {"message": next(self._numbers), "to": address.get("to")}
+            self.refs.append(ref)
+            return ref
+
+    def update(self, ref: dict[str, Any], payload: Any) -> dict[str, Any]:
+        with self._lock:
+            self._maybe_fail()
+            self.delivered.append(payload)
+            self.updated.append(payload)
+            return ref
+
+    def delete(self, ref: dict[str, Any]) -> None:
+        with self._lock:
+            self._maybe_fail()
+            self.deleted.append(ref)
+
+    def _maybe_fail(self) -> None:
+        self.attempts += 1
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            raise DeliveryError("the platform is down (test)")
 
 
 @dataclass(frozen=True)

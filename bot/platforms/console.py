@@ -1,8 +1,11 @@
 """The console: the embedded chat platform. Lines in, the bot's messages out — readable or JSON.
 
 It translates and never decides: a line becomes an `Inbound` text or button press for the person
-speaking; each `Reply` is printed. Buttons are numbered and chosen by number or label; `/as EMAIL`
-switches the speaker (to play the technician or the manager).
+speaking; each `Reply` is printed. The console is also a `Deliverer` (bot/delivery/port.py), an inline
+one: every message for anyone reaches this terminal, delivered right after the line's commit, so the
+chat feels synchronous although it goes through the outbox like every other platform. Buttons are
+numbered and chosen by number or label; `/as EMAIL` switches the speaker (to play the technician or the
+manager).
 
 Which buttons a number chooses from: those of the latest message shown to the speaker — any new message
 to them replaces their set, even one without buttons, so "2" never presses a button from an old
@@ -11,12 +14,14 @@ question — unless a channel they can see (triage) posted buttons more recently
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterable
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot.messages import Button, Inbound, Person, Reply
 
@@ -31,9 +36,12 @@ _COMMAND_WORD = re.compile(r"^/[A-Za-z][\w-]*$")  # "/foo", but not a path like 
 
 
 class ConsoleChat:
+    platform = "console"
+    inline = True
+
     def __init__(
         self,
-        handle: Callable[[Inbound], list[Reply]],
+        handle: Callable[[Inbound], object] | None,
         lookup_name: Callable[[str], str | None],
         speaker: str,
         *,
@@ -46,6 +54,29 @@ class ConsoleChat:
         self.speaker = speaker.strip().lower()
         self.out, self.err, self.as_json = out, err, as_json
         self._buttons: dict[str, list[Button]] = {}  # each recipient's buttons, latest message last
+        self._numbers = itertools.count(1)
+        self._lock = threading.Lock()  # the dispatcher's thread prints too (retries, deletions)
+
+    # --- the Deliverer port -----------------------------------------------------------------------------
+
+    def route(self, recipient: str, identity: dict[str, Any] | None) -> dict[str, Any]:
+        return {"to": recipient}  # one terminal shows everyone's messages and every channel
+
+    def send(self, address: dict[str, Any], payload: object) -> dict[str, Any]:
+        if isinstance(payload, Reply):
+            self._show(payload)
+        return {"message": next(self._numbers)}
+
+    def update(self, ref: dict[str, Any], payload: object) -> dict[str, Any]:
+        return self.send({}, payload)  # a terminal cannot edit a printed line: show the new version
+
+    def delete(self, ref: dict[str, Any]) -> None:
+        with self._lock:
+            if self.as_json:
+                self.out.write(json.dumps({"deleted": ref.get("message")}) + "\n")
+            else:
+                self.out.write("bot: (a message that held a temporary password has expired)\n")
+            self.out.flush()
 
     def run(self, lines: Iterable[str], interactive: bool = False) -> int:
         if interactive:
@@ -85,8 +116,8 @@ class ConsoleChat:
         )
 
     def _deliver(self, inbound: Inbound) -> None:
-        for reply in self.handle(inbound):
-            self._show(reply)
+        if self.handle is not None:
+            self.handle(inbound)  # what the bot says comes back through `send`
 
     def _console_command(self, text: str) -> bool:
         command, _, argument = text.partition(" ")
@@ -143,10 +174,11 @@ class ConsoleChat:
     def _show(self, reply: Reply) -> None:
         # Every message replaces its recipient's set, even without buttons; re-inserting keeps the dict in
         # the order messages were shown, so the latest one is last.
-        self._buttons.pop(reply.to, None)
-        self._buttons[reply.to] = list(reply.buttons)
-        self.out.write((self._as_json(reply) if self.as_json else self._as_text(reply)) + "\n")
-        self.out.flush()
+        with self._lock:
+            self._buttons.pop(reply.to, None)
+            self._buttons[reply.to] = list(reply.buttons)
+            self.out.write((self._as_json(reply) if self.as_json else self._as_text(reply)) + "\n")
+            self.out.flush()
 
     @staticmethod
     def _as_json(reply: Reply) -> str:

@@ -235,3 +235,66 @@ class ServerKey(Base):
 
 
 Index("ix_tickets_queue", Ticket.status, Ticket.assignee_email, Ticket.urgent, Ticket.created_at)
+
+
+class OutboxMessage(Base):
+    """One message the bot sends (a chat reply, a card update, a deletion, an email), written in the same
+    transaction as the change that caused it and delivered by the dispatcher (`bot/delivery`).
+
+    Never holds a secret: a temporary password is delivered from memory, and only the deletion of its
+    message (which needs no secret, just the platform's reference) becomes a row.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    platform: Mapped[str] = mapped_column(String(20))  # the deliverer: console | slack | teams | email …
+    recipient: Mapped[str] = mapped_column(String(320))  # an email, or #channel
+    address: Mapped[dict[str, Any]] = mapped_column(default=dict)  # where on that platform
+    fallback: Mapped[str] = mapped_column(String(40), default="")  # e.g. "email: no chat identity"
+    kind: Mapped[str] = mapped_column(String(10), default="send")  # send | update | delete
+    topic: Mapped[str] = mapped_column(String(120), default="")  # what an update replaces ("ticket:12")
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # For update/delete: the row whose delivered message this acts on, or the reference itself.
+    ref_row_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    message_ref: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # pending → sending → delivered; or back to pending (retry) and dead after the last attempt
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Identity(Base):
+    """A person's identity on one chat platform, refreshed on every inbound event: how to reach them
+    there (Slack user/team, Teams object id with the conversation reference for proactive messages)."""
+
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("platform", "platform_user_id", name="uq_identities_platform_user"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    platform_user_id: Mapped[str] = mapped_column(String(200))
+    team: Mapped[str] = mapped_column(String(200), default="")  # Slack team, Teams tenant
+    reference: Mapped[dict[str, Any]] = mapped_column(default=dict)  # conversation reference, service URL
+    updated_at: Mapped[datetime]
+
+
+class Lease(Base):
+    """A named lease (`scheduler`): the holder runs the scheduled jobs until it stops renewing it."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(120))
+    expires_at: Mapped[datetime]
+
+
+Index("ix_outbox_due", OutboxMessage.status, OutboxMessage.next_attempt_at)
+Index("ix_outbox_recipient", OutboxMessage.platform, OutboxMessage.recipient, OutboxMessage.status)
+Index("ix_outbox_topic", OutboxMessage.topic, OutboxMessage.recipient)

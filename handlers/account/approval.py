@@ -58,6 +58,7 @@ def ask_manager(
                 ("Valid for", f"{minutes} minutes"),
             ),
         ),
+        topic=f"approval:{request.correlation_id}",  # the expiry job updates this card
     )
     ctx.email(
         manager,

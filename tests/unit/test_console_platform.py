@@ -11,21 +11,26 @@ ADA, TESS = "ada@example.com", "tess@example.com"
 
 
 class ScriptedBot:
-    """Answers each inbound with the next scripted replies, and remembers what it received."""
+    """Answers each inbound with the next scripted replies, delivered to the console as the outbox does,
+    and remembers what it received."""
 
     def __init__(self, *script: list[Reply]) -> None:
         self.script = list(script)
         self.received: list[Inbound] = []
+        self.chat: ConsoleChat | None = None
 
-    def __call__(self, inbound: Inbound) -> list[Reply]:
+    def __call__(self, inbound: Inbound) -> None:
         self.received.append(inbound)
-        return self.script.pop(0) if self.script else []
+        assert self.chat is not None
+        for reply in self.script.pop(0) if self.script else []:
+            self.chat.send(self.chat.route(reply.to, None), reply)
 
 
 def console(bot: ScriptedBot, speaker: str = ADA, as_json: bool = False) -> tuple[ConsoleChat, io.StringIO]:
     err = io.StringIO()
     names = {ADA: "Ada", TESS: "Tess"}
-    return ConsoleChat(bot, names.get, speaker, out=io.StringIO(), err=err, as_json=as_json), err
+    bot.chat = ConsoleChat(bot, names.get, speaker, out=io.StringIO(), err=err, as_json=as_json)
+    return bot.chat, err
 
 
 QUESTION = Reply(

@@ -239,6 +239,10 @@ class RecordingMailer:
         self.sent.append((to, subject, body))
         return True
 
+    def deliver(self, to: str, subject: str, body: str) -> str:
+        self.send(to, subject, body)
+        return f"<{len(self.sent)}@test>"
+
     def to(self, who: str) -> list[str]:
         return [body for to, _, body in self.sent if to == who]
 
@@ -247,6 +251,7 @@ def mailing_harness(sqlite_url: str) -> tuple[Harness, RecordingMailer]:
     bot, _ = build_bot(sqlite_url, smtp_host="smtp.invalid")
     mailer = RecordingMailer()
     bot.mailer = mailer  # type: ignore[assignment]
+    bot.delivery.deliverers["email"].mailer = mailer  # type: ignore[attr-defined]
     return Harness(bot), mailer
 
 

@@ -1,0 +1,123 @@
+"""Background work in every long-running process (`frontdesk chat`, `run`, `worker`): APScheduler 3.
+
+- the dispatcher's sweep, in every process: retries, rows other processes left, deletions that fell due;
+  nudged at once whenever this process commits rows for a background platform;
+- the lease, renewed every third of FRONTDESK_LEASE_SECONDS;
+- the scheduled jobs (handlers/jobs.py), run only while this process holds the lease, each through the
+  engine as a unit of work with the system actor.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot.lease import Lease
+from handlers.jobs import SCHEDULE, Scheduled
+
+if TYPE_CHECKING:
+    from bot.bootstrap import App
+
+log = structlog.get_logger(__name__)
+LEASE_NAME = "scheduler"
+DELIVER_JOB = "deliver"
+
+
+def holder_name() -> str:
+    """Who holds the lease, readable by an operator: host, process id and a random tail."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class BackgroundWork:
+    def __init__(self, app: App, *, role: str) -> None:
+        self.app = app
+        self.role = role
+        settings = app.settings
+        self.lease = Lease(app.sessions, LEASE_NAME, holder_name(), settings.lease_seconds)
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
+        )
+
+    def start(self) -> None:
+        settings = self.app.settings
+        started = datetime.now(UTC)
+        leader = self.lease.acquire()
+        self._say_role(leader)
+        self.scheduler.add_job(
+            self.deliver_due,
+            "interval",
+            seconds=settings.delivery_poll_seconds,
+            id=DELIVER_JOB,
+            next_run_time=started,
+        )
+        self.scheduler.add_job(
+            self.renew_lease, "interval", seconds=max(1.0, settings.lease_seconds / 3), id="lease"
+        )
+        for job in SCHEDULE:
+            # Jobs first run a few seconds after start: a restarted bot catches up on what fell due.
+            self.scheduler.add_job(
+                self._runner(job),
+                "interval",
+                seconds=job.every_seconds,
+                id=job.name,
+                next_run_time=started + timedelta(seconds=2),
+            )
+        self.app.delivery.on_wake(self.wake)
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self.app.delivery.on_wake(lambda: None)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        self.lease.release()
+
+    def wake(self) -> None:
+        """Rows were committed for a background platform: sweep now rather than at the next tick."""
+        try:
+            self.scheduler.modify_job(DELIVER_JOB, next_run_time=datetime.now(UTC))
+        except Exception:  # the scheduler is stopping; the rows are delivered by the next sweep anyway
+            log.debug("wake_ignored")
+
+    def deliver_due(self) -> None:
+        try:
+            self.app.delivery.dispatcher.run_due()
+        except Exception as error:  # the database may be down; the next sweep tries again
+            log.warning("delivery_sweep_failed", error=(str(error) or repr(error)).splitlines()[0])
+
+    def renew_lease(self) -> None:
+        was = self.lease.held
+        if self.lease.acquire() and not was:
+            log.info("scheduler_took_over", holder=self.lease.holder, process=self.role)
+
+    def run_jobs_now(self) -> None:
+        """Run every scheduled job once, now, if this process leads (operators, tests)."""
+        for job in SCHEDULE:
+            self._runner(job)()
+
+    def _runner(self, job: Scheduled) -> Callable[[], None]:
+        def run() -> None:
+            if self.lease.held:
+                self.app.bot.run_job(job.name, job.run)
+
+        run.__name__ = f"job_{job.name}"
+        return run
+
+    def _say_role(self, leader: bool) -> None:
+        if leader:
+            log.info("scheduler_leader", holder=self.lease.holder, process=self.role)
+            return
+        holder = self.lease.current_holder() or "another process"
+        sqlite = self.app.engine.url.get_backend_name() == "sqlite"
+        (log.warning if sqlite else log.info)(
+            "scheduler_standby",
+            holder=holder,
+            detail="another frontdesk process runs the scheduled jobs on this database; this one only "
+            "serves (and delivers), and takes the jobs over if that process stops",
+        )

@@ -1,0 +1,270 @@
+"""Scheduled work: what the bot does on its own, on a clock, with the system actor ("frontdesk").
+
+Each job is a plain handler `job(ctx)`, run by the engine as a unit of work of its own (its transaction,
+its outbox, its audit). Each acts only on what is due *now* and moves it with a conditional change, so
+running a job twice, or in two processes at once, does the work once. `SCHEDULE` says how often each
+runs; the scheduler (bot/scheduling.py) runs them only in the process that holds the lease.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy.orm import aliased
+
+from bot.clock import now
+from bot.messages import Button
+from bot.store.models import OutboxMessage, ProcessedEvent, ResetRequest, Ticket, TicketEvent
+from handlers import audit, conversations, tickets
+from handlers.account.records import FLOW as ACCOUNT_FLOW
+from handlers.account.records import audit_step, noun
+from handlers.context import Context
+from handlers.ticket_notices import notify, to_assignee, to_requester
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    name: str
+    run: Callable[[Context], None]
+    every_seconds: int
+
+
+# --- reset/unlock requests that ran out of time ---------------------------------------------------------
+
+
+def expire_account_requests(ctx: Context) -> None:
+    """Approvals and codes past their time: the request expires, the person is released from the flow
+    and told, and the approver's card says it expired."""
+    moment = now()
+    approval_cutoff = moment - timedelta(minutes=ctx.settings.approval_ttl_minutes)
+    due = ctx.session.scalars(
+        select(ResetRequest).where(
+            ResetRequest.status == "pending",
+            (
+                and_(ResetRequest.method == "manager_approval", ResetRequest.created_at < approval_cutoff)
+                | and_(ResetRequest.method == "email_code", ResetRequest.code_expires_at < moment)
+            ),
+        )
+    ).all()
+    for request in due:
+        _expire(ctx, request)
+
+
+def _expire(ctx: Context, request: ResetRequest) -> None:
+    expired = ctx.session.execute(
+        update(ResetRequest)
+        .where(ResetRequest.id == request.id, ResetRequest.status == "pending")
+        .values(status="expired", updated_at=now())
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    if not expired:
+        return  # decided or cancelled meanwhile
+    what = noun(request.kind)
+    if request.method == "manager_approval":
+        audit_step(ctx, request, "approval_expired", "expired", approver=request.approver_email)
+        told = f"Your manager didn't approve your {what} in time, so nothing was changed."
+        ctx.update(
+            request.approver_email,
+            f"approval:{request.correlation_id}",
+            f"The {what} request for {request.person_email} expired before anyone decided; nothing was "
+            "changed. If they still need it, they can ask again.",
+        )
+    else:
+        audit_step(ctx, request, "code_expired", "expired")
+        told = f"The verification code for your {what} expired, so nothing was changed."
+    _release(ctx, request)
+    ctx.send(request.person_email, told + " Ask me again whenever you're ready.")
+
+
+def _release(ctx: Context, request: ResetRequest) -> None:
+    """The person is no longer held in the flow by a request that cannot go on."""
+    state = conversations.load(ctx.session, request.person_email, timeout_minutes=10**6)
+    if state.flow == ACCOUNT_FLOW and state.data.get("correlation") == request.correlation_id:
+        state.end()
+        state.ended.clear()  # its end hook would cancel a pending request; this one has already expired
+        conversations.save(ctx.session, request.person_email, state)
+
+
+# --- claims nobody acted on -----------------------------------------------------------------------------
+
+
+def expire_claims(ctx: Context) -> None:
+    """A ticket claimed with no word to the requester within FRONTDESK_CLAIM_EXPIRY goes back to the queue;
+    the technician and the triage channel are told."""
+    cutoff = now() - timedelta(minutes=ctx.settings.claim_expiry)
+    replied = aliased(TicketEvent)
+    stale = ctx.session.scalars(
+        select(Ticket).where(
+            Ticket.status == "claimed",
+            Ticket.assignee_email.is_not(None),
+            Ticket.claimed_at < cutoff,
+            ~exists().where(
+                replied.ticket_id == Ticket.id,
+                replied.kind == "message_to_requester",
+                replied.at >= Ticket.claimed_at,
+            ),
+        )
+    ).all()
+    for ticket in stale:
+        _return_to_queue(ctx, ticket)
+
+
+def _return_to_queue(ctx: Context, ticket: Ticket) -> None:
+    technician = ticket.assignee_email or ""
+    returned = ctx.session.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket.id, Ticket.status == "claimed", Ticket.assignee_email == technician)
+        .values(status="new", assignee_email=None, claimed_at=None, updated_at=now())
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    if not returned:
+        return
+    ctx.session.refresh(ticket)
+    hours = _duration(ctx.settings.claim_expiry)
+    tickets.record_event(ctx, ticket, "claim_expired", data={"technician": technician})
+    _audit(ctx, "ticket.claim_expired", f"ticket-{ticket.id}", technician=technician)
+    ctx.send(
+        technician,
+        f"Ticket #{ticket.id} went back to the queue: you claimed it {hours} ago and nobody has written "
+        "to the requester since. Claim it again if you're on it.",
+        [Button(f"ticket.claim:{ticket.id}", "Claim again", "primary")],
+        ticket=ticket.id,
+    )
+    ctx.triage(
+        f"Ticket #{ticket.id} is back in the queue (its claim expired after {hours} without a reply): "
+        f"{ticket.subject}",
+        [Button(f"ticket.claim:{ticket.id}", "Claim", "primary")],
+        ticket=ticket.id,
+    )
+
+
+# --- tickets waiting on a requester who went quiet ------------------------------------------------------
+
+
+def close_waiting_tickets(ctx: Context) -> None:
+    """Waiting on the requester: one reminder after FRONTDESK_WAITING_REMINDER_DAYS, closed (reopen
+    possible) after FRONTDESK_WAITING_CLOSE_DAYS."""
+    settings = ctx.settings
+    moment = now()
+    for ticket in ctx.session.scalars(select(Ticket).where(Ticket.status == "waiting")).all():
+        since = _last_event_at(ctx, ticket.id, "waiting")
+        if since is None:
+            continue
+        reminded = _last_event_at(ctx, ticket.id, "waiting_reminder", after=since)
+        if reminded is None and moment - since >= timedelta(days=settings.waiting_reminder_days):
+            _remind(ctx, ticket)
+        elif (
+            reminded is not None
+            and moment - since >= timedelta(days=settings.waiting_close_days)
+            and moment - reminded >= timedelta(days=_days_after_reminder(settings))
+        ):
+            _close_unanswered(ctx, ticket)
+
+
+def _days_after_reminder(settings: Settings) -> int:
+    return settings.waiting_close_days - settings.waiting_reminder_days
+
+
+def _remind(ctx: Context, ticket: Ticket) -> None:
+    tickets.record_event(ctx, ticket, "waiting_reminder")
+    days = _days_after_reminder(ctx.settings)
+    notify(
+        ctx,
+        ticket,
+        to_requester(
+            ticket,
+            f"Ticket #{ticket.id} ({ticket.subject}) is still waiting for your answer. Reply here and I'll "
+            f"pass it on; without an answer it will be closed in {days} day{'s' if days != 1 else ''}.",
+            [Button(f"ticket.answer:{ticket.id}", "Reply")],
+        ),
+    )
+
+
+def _close_unanswered(ctx: Context, ticket: Ticket) -> None:
+    closed = ctx.session.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket.id, Ticket.status == "waiting")
+        .values(status="closed", updated_at=now())
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    if not closed:
+        return
+    ctx.session.refresh(ticket)
+    tickets.record_event(ctx, ticket, "closed_no_answer")
+    _audit(ctx, "ticket.closed_no_answer", f"ticket-{ticket.id}")
+    conversations.unfollow_ticket(ctx.session, ticket.requester_email, ticket.id)
+    notify(
+        ctx,
+        ticket,
+        to_requester(
+            ticket,
+            f"I closed ticket #{ticket.id} ({ticket.subject}) because we didn't hear back. If you still need "
+            f"help, say 'reopen {ticket.id}'.",
+        ),
+        to_assignee(ticket, f"Ticket #{ticket.id} was closed: no answer from the requester."),
+    )
+
+
+# --- housekeeping ---------------------------------------------------------------------------------------
+
+
+def clean_up(ctx: Context) -> None:
+    """Forget processed event ids and delivered outbox rows past their retention (dead rows stay for the
+    operators)."""
+    moment = now()
+    events = ctx.session.execute(
+        delete(ProcessedEvent).where(
+            ProcessedEvent.at < moment - timedelta(days=ctx.settings.event_retention_days)
+        )
+    ).rowcount  # type: ignore[attr-defined]
+    rows = ctx.session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.status == "delivered",
+            OutboxMessage.delivered_at < moment - timedelta(days=ctx.settings.outbox_retention_days),
+        )
+    ).rowcount  # type: ignore[attr-defined]
+    _audit(ctx, "housekeeping.clean_up", "database", events=int(events or 0), outbox_rows=int(rows or 0))
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+
+def _last_event_at(ctx: Context, ticket_id: int, kind: str, after: datetime | None = None) -> datetime | None:
+    statement = select(TicketEvent.at).where(TicketEvent.ticket_id == ticket_id, TicketEvent.kind == kind)
+    if after is not None:
+        statement = statement.where(TicketEvent.at >= after)
+    return ctx.session.scalar(statement.order_by(TicketEvent.at.desc()).limit(1))
+
+
+def _audit(ctx: Context, action: str, target: str, **detail: object) -> None:
+    audit.record(
+        ctx.session,
+        actor=ctx.speaker.email,
+        action=action,
+        target=target,
+        result="done",
+        correlation_id=target,
+        **detail,
+    )
+
+
+def _duration(minutes: int) -> str:
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{minutes} minutes"
+
+
+SCHEDULE: tuple[Scheduled, ...] = (
+    Scheduled("expire_account_requests", expire_account_requests, 30),
+    Scheduled("expire_claims", expire_claims, 60),
+    Scheduled("close_waiting_tickets", close_waiting_tickets, 15 * 60),
+    Scheduled("clean_up", clean_up, 24 * 3600),
+)
