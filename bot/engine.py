@@ -188,7 +188,8 @@ class Bot:
 
     def _release(self, batch: Batch) -> list[Reply]:
         problems = self.delivery.release(batch)
-        said = batch.replies
+        lost = [problem.reply for problem in problems]
+        said = [reply for reply in batch.replies if reply not in lost]
         for problem in problems:
             said += self._secret_undelivered(problem)
         return said
@@ -196,7 +197,7 @@ class Bot:
     def _secret_undelivered(self, problem: UndeliveredSecret) -> list[Reply]:
         """The person must not be left without a password and without knowing it: tell them, and a
         technician, in a unit of work of its own."""
-        person = Person("system", problem.reply.to, problem.reply.to)
+        person = Person(problem.platform or "unknown", problem.reply.to, problem.reply.to)
         try:
             with self.sessions.begin() as session:
                 speaker = people.identify(self.services, person)

@@ -95,6 +95,8 @@ class BackgroundWork:
         was = self.lease.held
         if self.lease.acquire() and not was:
             log.info("scheduler_took_over", holder=self.lease.holder, process=self.role)
+            for job in SCHEDULE:  # catch up at once on what fell due while nobody led
+                self.scheduler.modify_job(job.name, next_run_time=datetime.now(UTC))
 
     def run_jobs_now(self) -> None:
         """Run every scheduled job once, now, if this process leads (operators, tests)."""

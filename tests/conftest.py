@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -92,12 +93,13 @@ DIRECTORY = {
 class Harness:
     """Drive the bot as people would: say things, press buttons, read what each person received.
 
-    What `say` and `press` return is what reached the platform through the outbox (the recorder), not
-    what the handler meant to say; the background dispatcher's work (email) is done before they return.
+    What `say` and `press` return is what the event said, checked to have reached the platform through
+    the outbox (the recorder); the background dispatcher's work (email) is done before they return.
     """
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, *, platform_up: bool = True) -> None:
         self.bot = bot
+        self.platform_up = platform_up  # False: a test of outages, where "said" need not have arrived
         self.sent: list[Reply] = []
         self.recorder: fakes.RecordingDeliverer = bot.delivery.deliverers["test"]  # type: ignore[assignment]
 
@@ -114,12 +116,23 @@ class Harness:
         )
 
     def _deliver(self, inbound: Inbound) -> list[Reply]:
-        before = len(self.recorder.delivered)
-        self.bot.handle(inbound)
-        self.bot.delivery.dispatcher.run_due()  # what the background dispatcher would do next
-        replies = self.recorder.delivered[before:]
+        replies = self.bot.handle(inbound)
+        self._wait_delivered(replies)
         self.sent += replies
         return replies
+
+    def _wait_delivered(self, replies: list[Reply]) -> None:
+        """Every reply the event produced reached the platform through the outbox (another thread's row to
+        the same channel may hold one up for a moment); emails go out as the background dispatcher would."""
+        for _ in range(100 if self.platform_up else 1):
+            self.bot.delivery.dispatcher.run_due()
+            if not self.platform_up:
+                return
+            missing = [r for r in replies if r not in self.recorder.delivered]
+            if not missing:
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"said but never delivered: {[r.text for r in missing]}")
 
     @staticmethod
     def to(replies: list[Reply], recipient: str) -> list[Reply]:
@@ -142,7 +155,9 @@ def build_bot(
     directory: Any = None,
     **settings: Any,
 ) -> tuple[Bot, Services]:
-    app = build_app_for_tests(database_url, knowledge=knowledge, classify=classify, directory=directory, **settings)
+    app = build_app_for_tests(
+        database_url, knowledge=knowledge, classify=classify, directory=directory, **settings
+    )
     return app.bot, app.services
 
 

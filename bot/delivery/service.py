@@ -52,6 +52,7 @@ class Batch:
 class UndeliveredSecret:
     reply: Reply
     reason: str
+    platform: str  # where it should have gone
 
 
 class Delivery:
@@ -137,7 +138,8 @@ class Delivery:
                 self._flush_before(batch, index, item.reply.to)
                 problem = self._deliver_secret(item)
                 if problem:
-                    undelivered.append(UndeliveredSecret(item.reply, problem))
+                    platform = item.route.platform if item.route else ""
+                    undelivered.append(UndeliveredSecret(item.reply, problem, platform))
             elif item.row_id is not None and item.inline:
                 self.dispatcher.deliver_now([item.row_id])
             elif item.row_id is not None:
