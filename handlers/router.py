@@ -98,6 +98,7 @@ def _message(ctx: Context, text: str) -> None:
         return
     if ctx.inbound.thread_ticket is not None and _thread_message(ctx, ctx.inbound.thread_ticket, text):
         return
+    technician.drop_expired_compose(ctx)
     in_flow = flow_handler(ctx.state.flow) if ctx.state.flow else None
     if in_flow is not None:
         in_flow(ctx, text)
@@ -144,8 +145,11 @@ def _leave_thread(ctx: Context, text: str) -> bool:
 
 
 def _thread_message(ctx: Context, ticket_id: int, text: str) -> bool:
-    """A message the platform placed in a ticket's thread: technicians reply, requesters follow up."""
+    """A message the platform placed in a ticket's thread: technicians reply, requesters follow up.
+    A technician's command stays a command there: `note 12 …` in the thread is a note, never a reply."""
     if ctx.speaker.is_technician:
+        if technician.is_command(text):
+            return technician.try_command(ctx, text)
         return technician.try_command(ctx, f"reply {ticket_id} {text}")
     return requester.relay_follow_up(ctx, ticket_id, text)
 

@@ -3,14 +3,16 @@
 Commands (also what the buttons do): `queue`, `show 12`, `claim 12`, `unclaim 12`, `assign 12 EMAIL`,
 `reply 12 TEXT`, `note 12 TEXT`, `flag 12 needs_budget`, `unflag 12 needs_budget`, `waiting 12`,
 `resolve 12 TEXT`, `close 12`, `reopen 12`. A button that needs words (Reply, Note, Resolve) takes the
-technician's next message.
+technician's next message — unless that message is itself a command: a command is a command in every mode,
+so `note 12 …` typed while a reply is pending is a note, never a message to the requester. A pending
+prompt says what will be sent to whom and expires after `COMPOSE_TTL`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.clock import now
 from bot.messages import Button
@@ -25,11 +27,16 @@ _REPORT_WORDS = frozenset({"gaps", "kb report", "knowledge gaps"})
 # requester's side rather than being refused.
 _REQUESTER_WORDS_TOO = frozenset({"close", "reopen", "tickets"})
 _COMMAND = re.compile(r"^\s*(?P<verb>[a-z]+)\s+#?(?P<id>\d+)\b\s*(?P<rest>.*)$", re.S | re.I)
+# What the technician's next message will become, and who will read it.
 _COMPOSE_PROMPTS = {
-    "reply": "Type your reply to the requester for ticket #{id}.",
-    "note": "Type an internal note for ticket #{id} (the requester won't see it).",
-    "resolve": "How was ticket #{id} resolved? (The requester sees this, and it can become an article.)",
+    "reply": "Your next message will be sent to {requester} on ticket #{id}",
+    "note": "Your next message will be added to ticket #{id} as an internal note (the requester won't "
+    "see it)",
+    "resolve": "Your next message will be sent to {requester} as the resolution of ticket #{id} (it can "
+    "become an article)",
 }
+# A prompt left pending is dropped after this, so a line typed much later (or after a restart) is not sent.
+COMPOSE_TTL = timedelta(minutes=10)
 
 
 def show_queue(ctx: Context) -> None:
@@ -68,6 +75,13 @@ def show_kb_report(ctx: Context) -> None:
     lines.append("Articles flagged as not helpful:")
     lines += [f"• {a} ({up} helpful, {down} not)" for a, up, down in weak] or ["• none"]
     ctx.reply("\n".join(lines))
+
+
+def is_command(text: str) -> bool:
+    """Whether `text` reads as a technician command ("queue", "note 12 …"), whatever mode one is in."""
+    words = text.strip().lower()
+    match = _COMMAND.match(text)
+    return words in _QUEUE_WORDS | _REPORT_WORDS or bool(match and match["verb"].lower() in _COMMANDS)
 
 
 def try_command(ctx: Context, text: str) -> bool:
@@ -206,15 +220,48 @@ _COMMANDS: dict[str, Callable[[Context, int, str], None]] = {
 
 
 def _compose(ctx: Context, purpose: str, ticket_id: int) -> None:
-    tickets.get(ctx.session, ticket_id)  # fail now, not after the technician has typed
-    ctx.state.start(COMPOSE, purpose, ticket_id=ticket_id)
-    ctx.reply(_COMPOSE_PROMPTS[purpose].format(id=ticket_id), [Button("compose.cancel", "Cancel")])
+    ticket = tickets.get(ctx.session, ticket_id)  # fail now, not after the technician has typed
+    ctx.state.start(COMPOSE, purpose, ticket_id=ticket_id, since=now().isoformat())
+    requester = f"{ticket.requester_name} ({ticket.requester_email})"
+    minutes = int(COMPOSE_TTL.total_seconds() // 60)
+    ctx.reply(
+        _COMPOSE_PROMPTS[purpose].format(id=ticket_id, requester=requester)
+        + f" — type `cancel` to stop. (This waits {minutes} minutes.)",
+        [Button("compose.cancel", "Cancel")],
+        ticket=ticket_id,
+    )
+
+
+def drop_expired_compose(ctx: Context) -> None:
+    """A compose prompt left too long (or one a conversation timeout just ended) must not swallow this
+    message: drop it and say the text was not sent; the router then treats the text as usual."""
+    timed_out = [data for flow_name, data in ctx.state.ended if flow_name == COMPOSE]
+    if ctx.state.flow == COMPOSE and _compose_age(ctx.state.data) > COMPOSE_TTL:
+        timed_out.append(dict(ctx.state.data))
+        ctx.state.end()
+    for data in timed_out:
+        ctx.reply(
+            f"Your pending message for ticket #{data.get('ticket_id')} expired, so what you just typed was "
+            "not sent to anyone as that; I treated it as a new message."
+        )
+
+
+def _compose_age(data: dict[str, object]) -> timedelta:
+    try:
+        since = datetime.fromisoformat(str(data.get("since")))
+    except ValueError:
+        return timedelta.max  # a prompt from before prompts expired: treat it as stale
+    return now() - since
 
 
 @flow(COMPOSE)
 def on_compose_text(ctx: Context, text: str) -> None:
     purpose, ticket_id = ctx.state.step, int(ctx.state.data["ticket_id"])
     ctx.state.end()
+    if is_command(text):  # a command is a command in every mode: never relay it as the reply
+        ctx.reply(f"(I dropped the pending {purpose} for #{ticket_id} and ran your command instead.)")
+        try_command(ctx, text)
+        return
     tickets.guarded(ctx, lambda: _COMMANDS[purpose](ctx, ticket_id, text.strip()))
 
 

@@ -300,7 +300,8 @@ def add_note(ctx: Context, ticket_id: int, text: str) -> Ticket:
     require_technician(ctx)
     ticket = get(ctx.session, ticket_id)
     _record(ctx, ticket, "note", text)
-    notify(ctx, ticket, to_assignee(ticket, f"{ctx.speaker.name} added a note to #{ticket.id}: {text}"))
+    if ticket.assignee_email != ticket.requester_email:  # a technician's own ticket: the note stays internal
+        notify(ctx, ticket, to_assignee(ticket, f"{ctx.speaker.name} added a note to #{ticket.id}: {text}"))
     return ticket
 
 
