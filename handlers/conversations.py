@@ -6,7 +6,6 @@ the row's data) so that a ticket opened from it carries what was said — minus 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import logs
+from bot import redact
 from bot.clock import now
 from bot.messages import Button, Reply, shorten
 from bot.store.models import Conversation
@@ -24,13 +23,6 @@ RECENT_KEY = "_recent"
 RECENT_TURNS = 8
 TURN_CHARS = 300
 NOT_KEPT = "(not kept: it may contain a password or a code)"
-# "my password is …", "pwd: …", "the code is 123456": whatever follows must not be stored — unless it is
-# plainly a description ("my password is not working", "the password is expired").
-_LOOKS_SECRET = re.compile(
-    r"\b(pass ?words?|passwd|pwd|pw|passcode|pin|code|secret|token|otp)\b\s*(is|was|:|=)\s*"
-    r"(?!(not|no|wrong|expired|locked|incorrect|invalid|rejected|too|still|the|a|an|being|now|blocked)\b)\S+",
-    re.I,
-)
 
 
 def load(session: Session, email: str, timeout_minutes: int) -> State:
@@ -117,7 +109,7 @@ def pressed_label(state: State, button_id: str) -> str:
 
 def looks_secret(text: str) -> bool:
     """Whether a message may hold a password or a verification code (erring on the side of not keeping)."""
-    return bool(_LOOKS_SECRET.search(text)) or logs.redact_text(text) != text
+    return redact.looks_secret(text)
 
 
 def transcript(state: State) -> str:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from bot.clock import now
 from bot.messages import Button
+from bot.redact import hide_secrets
 from bot.store.models import KbExample, KbQuestion, KbVote
 from handlers import new_ticket, tickets
 from handlers.context import Context
@@ -57,7 +58,7 @@ def answer(ctx: Context, text: str) -> None:
         return
     question = KbQuestion(
         person_email=ctx.speaker.email,
-        text=text.strip(),
+        text=hide_secrets(text.strip()),  # questions feed the gaps report and a ticket's "what was tried"
         outcome="unanswered",
         tried_articles=[],
         created_at=now(),

@@ -27,6 +27,10 @@ intent_handlers: dict[str, IntentHandler] = {
     "unlock_account": account.start_unlock,
 }
 
+SECRET_HIDDEN = (
+    "I hid what looked like a password in your message; never send passwords in chat — if it is real, "
+    "change it."
+)
 _CANCEL = {"cancel", "stop", "never mind", "nevermind", "new", "menu", "start over", "reset conversation"}
 _HELP = {"help", "?", "what can you do", "commands"}
 _MY_TICKETS = re.compile(r"^\s*(my tickets|tickets|status)\s*$", re.I)
@@ -54,7 +58,14 @@ def dispatch(ctx: Context) -> None:
         _press(ctx, inbound.action)
     else:
         _message(ctx, inbound.text.strip())
+        _warn_if_secret(ctx)
     _remember(ctx, secret=typing_a_code)
+
+
+def _warn_if_secret(ctx: Context) -> None:
+    """Every sink hid it (redact.hide_secrets); the person must also learn not to send it, and change it."""
+    if conversations.looks_secret(ctx.inbound.text):
+        ctx.reply(SECRET_HIDDEN)
 
 
 def _remember(ctx: Context, *, secret: bool) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from bot import logs
 from bot.clock import now
 from bot.messages import Button, shorten
+from bot.redact import hide_secrets
 from bot.store.models import Ticket, TicketEvent
 from handlers import conversations
 from handlers.context import Context
@@ -53,7 +54,10 @@ class TicketError(Exception):
 def open_ticket(
     ctx: Context, *, problem: str, urgent: bool, category: str = "question", transcript: str = ""
 ) -> Ticket:
-    """Open a ticket for the speaker, filled in from the directory, and post it to triage."""
+    """Open a ticket for the speaker, filled in from the directory, and post it to triage.
+
+    Subject, problem and transcript never keep what looks like a password: they are posted and emailed."""
+    problem, transcript = hide_secrets(problem), hide_secrets(transcript)
     profile = ctx.speaker.profile
     moment = now()
     ticket = Ticket(
@@ -271,6 +275,7 @@ def requester_message(ctx: Context, ticket_id: int, text: str) -> Ticket:
         raise TicketError(f"Ticket #{ticket_id} is {ticket.status}. Say 'reopen {ticket_id}' to reopen it.")
     if ticket.status == "waiting":
         ticket.status = "claimed"
+    text = hide_secrets(text)  # relayed to the technician or posted to triage
     _record(ctx, ticket, "message_from_requester", text)
     if ticket.assignee_email:
         notify(
@@ -349,7 +354,7 @@ def resolve(ctx: Context, ticket_id: int, resolution: str) -> Ticket:
     ticket = _open(ctx, ticket_id)
     if not resolution.strip():
         raise TicketError("Say how it was resolved: the requester sees it and it may become an article.")
-    ticket.status, ticket.resolution, ticket.resolved_at = "resolved", resolution.strip(), now()
+    ticket.status, ticket.resolution, ticket.resolved_at = "resolved", hide_secrets(resolution.strip()), now()
     ticket.assignee_email = ticket.assignee_email or ctx.speaker.email
     _record(ctx, ticket, "resolved", resolution)
     _unfollow(ctx, ticket)
@@ -412,7 +417,7 @@ def rate(ctx: Context, ticket_id: int, rating: int, comment: str = "") -> Ticket
         raise TicketError("Ratings go from 1 (poor) to 5 (great).")
     ticket.rating, ticket.status = rating, "closed"
     if comment:
-        ticket.rating_comment = comment
+        ticket.rating_comment = comment = hide_secrets(comment)
     _record(ctx, ticket, "rated", comment, {"rating": rating})
     notify(
         ctx,
@@ -430,7 +435,7 @@ def add_rating_comment(ctx: Context, ticket_id: int, comment: str) -> Ticket:
     ticket = get(ctx.session, ticket_id)
     if ticket.requester_email != ctx.speaker.email or ticket.rating is None:
         raise TicketError(f"There is no rating of yours on ticket #{ticket_id}.")
-    ticket.rating_comment = comment.strip()
+    ticket.rating_comment = hide_secrets(comment.strip())
     _record(ctx, ticket, "rating_comment", comment)
     notify(
         ctx,
@@ -471,7 +476,7 @@ def _record(
             at=moment,
             actor_email=ctx.speaker.email,
             kind=kind,
-            text=text,
+            text=hide_secrets(text),  # every event of every ticket: one place keeps secrets out of history
             data=dict(data or {}),
         )
     )
