@@ -60,6 +60,9 @@ class Reply:
     # `delete_after` seconds where the platform allows; it is never logged or stored.
     secret: str | None = None
     delete_after: int | None = None
+    # What the person is asked to type, a hint the platform honours: "code" means digits typed now are the
+    # answer (a verification code), never the number of a button shown with this message.
+    input_hint: str = ""
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,7 @@ class Context:
         ticket: int | None = None,
         secret: str | None = None,
         delete_after: int | None = None,
+        input_hint: str = "",
     ) -> None:
         self.outbox.add(
             Reply(
@@ -127,6 +128,7 @@ class Context:
                 ticket=ticket,
                 secret=secret,
                 delete_after=delete_after,
+                input_hint=input_hint,
             )
         )
 
