@@ -110,10 +110,21 @@ def _message(ctx: Context, text: str) -> None:
     if ctx.inbound.thread_ticket is not None and _thread_message(ctx, ctx.inbound.thread_ticket, text):
         return
     technician.drop_expired_compose(ctx)
+    account.approval.release_if_expired(ctx)
+    if account.approval.waiting_for_approval(ctx.state):
+        # Nothing typed belongs to a wait for a manager: the person's message is handled as usual.
+        _route(ctx, text)
+        account.approval.remind_of_wait(ctx)
+        return
     in_flow = flow_handler(ctx.state.flow) if ctx.state.flow else None
     if in_flow is not None:
         in_flow(ctx, text)
         return
+    _route(ctx, text)
+
+
+def _route(ctx: Context, text: str) -> None:
+    """A message outside any flow: a command, a requester's request, the followed ticket, or by intent."""
     if _leave_thread(ctx, text):
         return
     if ctx.speaker.is_technician and technician.try_command(ctx, text):
