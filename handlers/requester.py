@@ -120,7 +120,7 @@ def reopen(ctx: Context, ticket_ref: str, reason: str) -> None:
     """ "reopen 12 it flickers again": reopen a done ticket; on one still open, the reason is a follow-up."""
 
     def run() -> None:
-        ticket = tickets.get(ctx.session, tickets.parse_id(ticket_ref))
+        ticket = tickets.visible_ticket(ctx, tickets.parse_id(ticket_ref))
         if (
             reason
             and ticket.status in ticket_views.OPEN_STATUSES

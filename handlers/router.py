@@ -129,7 +129,7 @@ def _route(ctx: Context, text: str) -> None:
         return
     if ctx.speaker.is_technician and technician.try_command(ctx, text):
         return
-    if technician.refuse_unverified(ctx, text):
+    if technician.refuse_non_technician(ctx, text):
         return
     if _requester_command(ctx, text):
         return

@@ -100,16 +100,23 @@ def try_command(ctx: Context, text: str) -> bool:
     return True
 
 
-def refuse_unverified(ctx: Context, text: str) -> bool:
-    """A technician command from someone whose role the directory cannot confirm now: say so, rather than
-    treat "claim 1" as a question for the knowledge base."""
-    if not tickets.role_unverifiable(ctx):
-        return False
+def refuse_non_technician(ctx: Context, text: str) -> bool:
+    """A technician command from someone who is not one (or whose role the directory cannot confirm now):
+    say so, rather than treat "claim 1" or "queue" as a question for the knowledge base — which would
+    answer with an article and record a knowledge gap."""
     match = _COMMAND.match(text)
     verb = match["verb"].lower() if match else text.strip().lower()
     if verb not in (_COMMANDS.keys() | _QUEUE_WORDS | _REPORT_WORDS) - _REQUESTER_WORDS_TOO:
         return False
-    ctx.reply(tickets.ROLE_UNVERIFIED)
+    if tickets.role_unverifiable(ctx):
+        ctx.reply(tickets.ROLE_UNVERIFIED)
+        return True
+    yours = (
+        "As a manager you can say 'approvals' or 'team tickets'."
+        if ctx.speaker.is_manager
+        else "To add to one of your tickets, say 'reopen N' and what to add; 'my tickets' lists them."
+    )
+    ctx.reply(f"'{verb}' is a technician command, for the service desk. {yours}")
     return True
 
 

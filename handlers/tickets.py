@@ -117,6 +117,20 @@ def parse_id(text: str) -> int:
     return int(digits)
 
 
+def visible_ticket(ctx: Context, ticket_id: int) -> Ticket:
+    """A ticket the speaker may act on: any for a technician, their own for anyone else — and for them the
+    same words whether it does not exist or is someone else's, so nobody learns which tickets exist."""
+    ticket = ctx.session.get(Ticket, ticket_id) if 1 <= ticket_id <= MAX_TICKET_ID else None
+    if ticket is None or not (ctx.speaker.is_technician or ticket.requester_email == ctx.speaker.email):
+        raise TicketError(
+            f"There is no ticket #{ticket_id}."
+            if ctx.speaker.is_technician
+            else f"I can't find a ticket #{ticket_id} of yours. Say 'my tickets' to see them."
+        )
+    logs.bind(ticket=ticket.id)
+    return ticket
+
+
 def get(session: Session, ticket_id: int) -> Ticket:
     _check_id(ticket_id)
     ticket = session.get(Ticket, ticket_id)
@@ -386,13 +400,12 @@ def close(ctx: Context, ticket_id: int) -> Ticket:
 
 
 def reopen(ctx: Context, ticket_id: int, reason: str = "") -> Ticket:
-    ticket = get(ctx.session, ticket_id)
-    if not (ctx.speaker.is_technician or ticket.requester_email == ctx.speaker.email):
-        raise TicketError(f"Ticket #{ticket_id} is not one of yours.")
+    ticket = visible_ticket(ctx, ticket_id)
     if ticket.status in OPEN_STATUSES:
         raise TicketError(f"Ticket #{ticket_id} is still open.")
     ticket.status = "claimed" if ticket.assignee_email else "new"
     ticket.resolved_at = None
+    ticket.rating, ticket.rating_comment = None, ""  # the next resolution is rated afresh; history keeps this
     _record(ctx, ticket, "reopened", reason)
     notify(
         ctx, ticket, *to_both(ticket, f"Ticket #{ticket.id} was reopened{': ' + reason if reason else ''}.")
@@ -415,6 +428,8 @@ def rate(ctx: Context, ticket_id: int, rating: int, comment: str = "") -> Ticket
         raise TicketError(f"Ticket #{ticket_id} is not resolved yet.")
     if not 1 <= rating <= 5:
         raise TicketError("Ratings go from 1 (poor) to 5 (great).")
+    if ticket.rating is not None:  # one rating per resolution; reopening clears it for the next one
+        raise TicketError(f"You already rated ticket #{ticket.id} ({ticket.rating}/5); thank you.")
     ticket.rating, ticket.status = rating, "closed"
     if comment:
         ticket.rating_comment = comment = hide_secrets(comment)
