@@ -1,7 +1,9 @@
 """Conversation state in the database: load it for an event, save it after, reach another person's.
 
 Besides the flow, a conversation keeps its last few turns (`State.recent`, stored under a reserved key of
-the row's data) so that a ticket opened from it carries what was said — minus anything secret.
+the row's data) so that a ticket opened from it carries what was said — minus anything secret — about its
+problem only: a problem that ends (a ticket opened for it, an answer confirmed) ends the topic
+(`end_topic`), and the transcript holds the turns since.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ RECENT_KEY = "_recent"
 RECENT_TURNS = 8
 TURN_CHARS = 300
 NOT_KEPT = "(not kept: it may contain a password or a code)"
+_TOPIC = "topic"  # a marker among the turns: what follows it is about the current problem
 
 
 def load(session: Session, email: str, timeout_minutes: int) -> State:
@@ -92,6 +95,19 @@ def remember(
     state.recent = [*state.recent, turn][-RECENT_TURNS:]
 
 
+def end_topic(state: State) -> None:
+    """The problem of this conversation is dealt with: once this event's turns are remembered, a later
+    ticket's transcript starts after them (handlers.router calls `begin_topic`)."""
+    state.topic_ended = True
+
+
+def begin_topic(state: State) -> None:
+    """What is said from now on is about a new problem: a later ticket's transcript starts here."""
+    state.topic_ended = False
+    state.recent = [turn for turn in state.recent if not turn.get(_TOPIC)] + [{_TOPIC: True}]
+    state.recent = state.recent[-RECENT_TURNS:]
+
+
 def remember_replies(state: State, replies: list[Reply]) -> None:
     for reply in replies:
         # A reply carrying a temporary password keeps it in `secret` and usually in its text too.
@@ -113,13 +129,18 @@ def looks_secret(text: str) -> bool:
 
 
 def transcript(state: State) -> str:
-    """The last turns as lines a technician can read ("" when there are none)."""
+    """The turns about the current problem (since the last `end_topic`) as lines a technician can read."""
     lines = []
-    for turn in state.recent:
+    for turn in _since_topic(state.recent):
         labels = [str(choice.get("label", "")) for choice in _choices(turn)]
         offered = f" [{' / '.join(labels)}]" if labels else ""
         lines.append(f"{turn.get('who', '?')}: {turn.get('text', '')}{offered}")
     return "\n".join(lines)
+
+
+def _since_topic(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    starts = [index for index, turn in enumerate(turns) if turn.get(_TOPIC)]
+    return turns[starts[-1] + 1 :] if starts else turns
 
 
 def _choices(turn: dict[str, Any]) -> list[dict[str, Any]]:

@@ -88,6 +88,7 @@ def _open(ctx: Context, *, urgent: bool) -> None:
     )
     insights.link_ticket(ctx.session, data.get("kb_question_id"), ticket.id)
     ctx.state.end()
+    conversations.end_topic(ctx.state)  # the next ticket is about something else
     when = "as urgent; a technician will pick it up first" if urgent else "; a technician will pick it up"
     ctx.reply(
         f"I've opened ticket #{ticket.id}{' ' if urgent else ''}{when}. "

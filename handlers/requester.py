@@ -139,6 +139,20 @@ def reopen(ctx: Context, ticket_ref: str, reason: str) -> None:
     tickets.guarded(ctx, run)
 
 
+def withdraw(ctx: Context, ticket_ref: str, reason: str) -> None:
+    """ "withdraw 12 found the cable" / "cancel ticket 12": the requester no longer needs help."""
+
+    def run() -> None:
+        ticket = tickets.withdraw(ctx, tickets.parse_id(ticket_ref), reason)
+        ctx.reply(
+            f"Ticket #{ticket.id} is withdrawn; {_handler_of(ctx, ticket)} has been told. "
+            f"Say 'reopen {ticket.id}' if you need it after all.",
+            ticket=ticket.id,
+        )
+
+    tickets.guarded(ctx, run)
+
+
 def _handler_of(ctx: Context, ticket: tickets.Ticket) -> str:
     return (
         ticket_views.display_name(ctx, ticket.assignee_email) if ticket.assignee_email else "the service desk"

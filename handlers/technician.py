@@ -23,6 +23,7 @@ from handlers.registry import action, flow, in_flow
 COMPOSE = "compose"
 _QUEUE_WORDS = frozenset({"queue", "q", "tickets"})
 _REPORT_WORDS = frozenset({"gaps", "kb report", "knowledge gaps"})
+_MINE_WORDS = frozenset({"mine", "assigned to me", "my queue", "my assigned tickets"})
 # Words requesters use too ("close 12", "reopen 12", "tickets"): without a confirmed role they go on to the
 # requester's side rather than being refused.
 _REQUESTER_WORDS_TOO = frozenset({"close", "reopen", "tickets"})
@@ -55,6 +56,18 @@ def show_queue(ctx: Context) -> None:
     )
 
 
+def show_mine(ctx: Context) -> None:
+    """The open tickets assigned to the speaker."""
+    mine = tickets.open_tickets_where(ctx.session, tickets.Ticket.assignee_email == ctx.speaker.email)
+    if not mine:
+        ctx.reply("No open tickets are assigned to you. 'queue' shows what is waiting.")
+        return
+    ctx.reply(
+        f"Assigned to you: {len(mine)}\n" + "\n".join(ticket_views.queue_line(t) for t in mine),
+        [Button(f"ticket.show:{t.id}", f"Open #{t.id}") for t in mine[:5]],
+    )
+
+
 def show(ctx: Context, ticket_id: int) -> None:
     ticket = tickets.get(ctx.session, ticket_id)
     history = [ticket_views.event_line(e) for e in ticket.events[-8:]]
@@ -81,7 +94,9 @@ def is_command(text: str) -> bool:
     """Whether `text` reads as a technician command ("queue", "note 12 …"), whatever mode one is in."""
     words = text.strip().lower()
     match = _COMMAND.match(text)
-    return words in _QUEUE_WORDS | _REPORT_WORDS or bool(match and match["verb"].lower() in _COMMANDS)
+    return words in _QUEUE_WORDS | _REPORT_WORDS | _MINE_WORDS or bool(
+        match and match["verb"].lower() in _COMMANDS
+    )
 
 
 def try_command(ctx: Context, text: str) -> bool:
@@ -91,6 +106,9 @@ def try_command(ctx: Context, text: str) -> bool:
         return True
     if text.strip().lower() in _REPORT_WORDS:
         show_kb_report(ctx)
+        return True
+    if text.strip().lower().rstrip(".!") in _MINE_WORDS:
+        show_mine(ctx)
         return True
     match = _COMMAND.match(text)
     if not match or match["verb"].lower() not in _COMMANDS:

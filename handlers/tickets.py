@@ -159,6 +159,18 @@ def count_open(session: Session) -> int:
     return int(session.scalar(statement) or 0)
 
 
+def open_tickets_where(session: Session, *conditions: object, limit: int = QUEUE_PAGE) -> list[Ticket]:
+    """Open tickets matching `conditions` (assigned to someone, from someone's team), urgent, oldest first."""
+    urgent_first = case((Ticket.urgent.is_(True), 0), else_=1)
+    statement = (
+        select(Ticket)
+        .where(Ticket.status.in_(OPEN_STATUSES), *conditions)  # type: ignore[arg-type]
+        .order_by(urgent_first, Ticket.created_at, Ticket.id)
+        .limit(limit)
+    )
+    return list(session.scalars(statement))
+
+
 def tickets_of(session: Session, email: str, limit: int = 10) -> list[Ticket]:
     is_open = case((Ticket.status.in_(OPEN_STATUSES), 0), else_=1)
     statement = (
@@ -396,6 +408,25 @@ def close(ctx: Context, ticket_id: int) -> Ticket:
     _record(ctx, ticket, "closed")
     _unfollow(ctx, ticket)
     notify(ctx, ticket, *to_both(ticket, f"Ticket #{ticket.id} is closed."))
+    return ticket
+
+
+def withdraw(ctx: Context, ticket_id: int, reason: str) -> Ticket:
+    """The requester no longer needs help: their open ticket is closed, and whoever works it (or triage)
+    learns why."""
+    ticket = visible_ticket(ctx, ticket_id)
+    if ticket.requester_email != ctx.speaker.email:  # a technician too withdraws only their own
+        raise TicketError(f"I can't find a ticket #{ticket_id} of yours. Say 'my tickets' to see them.")
+    if ticket.status not in OPEN_STATUSES:
+        raise TicketError(f"Ticket #{ticket_id} is already {ticket.status}.")
+    reason = hide_secrets(reason.strip()) or "no reason given"
+    ticket.status = "closed"
+    _record(ctx, ticket, "withdrawn", reason)
+    _unfollow(ctx, ticket)
+    notify(
+        ctx, ticket, to_assignee(ticket, f"{ticket.requester_name} withdrew ticket #{ticket.id}: {reason}")
+    )
+    ctx.triage(f"Ticket #{ticket.id} was withdrawn by {ticket.requester_name}: {reason}", ticket=ticket.id)
     return ticket
 
 

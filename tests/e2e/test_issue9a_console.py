@@ -5,8 +5,11 @@ approval does not swallow what the person asks."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
-from tests.e2e.test_console import ADA, TESS, chat, cli_output, env  # noqa: F401 (a fixture)
+from tests.e2e.test_console import ADA, ROOT, TESS, chat, cli_output, env  # noqa: F401 (a fixture)
 from tests.servers.smtp import Mailbox
 
 GRACE = "grace@example.com"
@@ -60,3 +63,33 @@ def test_my_tickets_works_while_waiting_for_the_managers_approval(env: dict[str,
         and "waiting for your manager's approval;" not in answered[0]["text"]
     )
     assert "still waiting for your manager" in answered[-1]["text"]
+
+
+def _in(directory: Path, environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=directory,
+        env={**environment, "PYTHONPATH": str(ROOT), "FRONTDESK_KB_DIR": str(ROOT / "kb" / "articles")},
+    )
+
+
+def test_read_only_commands_never_create_a_database(env: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+    missing = tmp_path / "typo.db"
+    for args in (("stats",), ("audit", "list"), ("tickets", "list")):
+        run = _in(tmp_path, {**env, "FRONTDESK_DATABASE_URL": f"sqlite:///{missing}"}, *args)
+        assert run.returncode != 0 and f"there is no database at {missing}" in run.stderr, args
+    assert not missing.exists()
+
+
+def test_read_only_commands_find_the_demos_database(env: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+    unset = {k: v for k, v in env.items() if k != "FRONTDESK_DATABASE_URL"}
+    seeded = _in(tmp_path, {**env, "FRONTDESK_DATABASE_URL": "sqlite:///frontdesk-demo.db"}, "db", "upgrade")
+    assert seeded.returncode == 0, seeded.stderr
+    for args in (("stats",), ("audit", "list"), ("tickets", "list", "--json")):
+        run = _in(tmp_path, unset, *args)
+        assert run.returncode == 0, run.stderr
+        assert "frontdesk-demo.db" in run.stderr, args
+    assert not (tmp_path / "frontdesk.db").exists()
