@@ -195,7 +195,7 @@ def stats(days: int, as_json: bool) -> None:
     from bot.clock import now
     from handlers import insights
 
-    app = build_app(_settings())
+    app = build_app(_read_settings())
     since, until = now() - timedelta(days=days), now()
     with app.sessions() as session:
         figures = insights.kb_figures(session, app.services.knowledge(session), since, until)
@@ -250,12 +250,33 @@ def audit_list(as_json: bool, limit: int) -> None:
                 )
 
 
+def _read_settings() -> Settings:
+    """Settings for a command that only reads: it never creates a database, and after `make demo` (no
+    FRONTDESK_DATABASE_URL, no frontdesk.db, but frontdesk-demo.db here) it reads the demo's, saying so."""
+    from bot.demo.seed import DEMO_DATABASE
+
+    settings = _settings()
+    default = Settings.model_fields["database_url"].default
+    demo_file = DEMO_DATABASE.removeprefix("sqlite:///")
+    if (
+        not os.environ.get("FRONTDESK_DATABASE_URL")
+        and settings.database_url == default
+        and not os.path.exists(default.removeprefix("sqlite:///"))
+        and os.path.exists(demo_file)
+    ):
+        click.echo(
+            f"(no frontdesk.db here and FRONTDESK_DATABASE_URL is unset: reading {demo_file})", err=True
+        )
+        settings = _settings(database_url=DEMO_DATABASE)
+    _require_existing_sqlite_file(settings.database_url)
+    return settings
+
+
 class _session:
     """A read session on the configured database, with clear errors when it is unusable."""
 
     def __enter__(self) -> Any:
-        settings = _settings()
-        _require_existing_sqlite_file(settings.database_url)
+        settings = _read_settings()
         engine = db.make_engine(settings.database_url)
         if settings.auto_migrate:
             db.upgrade(engine)

@@ -22,6 +22,8 @@ from typing import Any
 
 import structlog
 
+from bot.redact import hide_typed_secrets
+
 REDACTED = "[redacted]"
 _SENSITIVE_KEY = re.compile(r"pass(word)?|secret|token|code|credential|authorization|api_?key", re.I)
 _live_secrets: set[str] = set()
@@ -51,14 +53,15 @@ def redact_text(text: str) -> str:
 
 
 def redact_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """structlog processor: blank sensitive keys and scrub registered secrets from every string value."""
+    """structlog processor: blank sensitive keys, and scrub registered secrets and typed ones ("my password
+    is …", e.g. in an email subject) from every string value."""
     for key, value in list(event_dict.items()):
         if _SENSITIVE_KEY.search(key) and key not in ("event", "code_sent", "status_code"):
             event_dict[key] = REDACTED
         elif isinstance(value, str):
-            event_dict[key] = redact_text(value)
+            event_dict[key] = redact_text(hide_typed_secrets(value))
         elif value is not None and not isinstance(value, int | float | bool):
-            event_dict[key] = redact_text(str(value))
+            event_dict[key] = redact_text(hide_typed_secrets(str(value)))
     return event_dict
 
 

@@ -68,6 +68,9 @@ class Reply:
     # topic and recipient replaces it in place (a card that shows what became of it).
     topic: str = ""
     update: bool = False
+    # What the person is asked to type, a hint the platform honours: "code" means digits typed now are the
+    # answer (a verification code), never the number of a button shown with this message.
+    input_hint: str = ""
 
 
 @dataclass(frozen=True)

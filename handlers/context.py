@@ -81,6 +81,8 @@ class State:
     # never a secret (handlers.conversations.remember decides).
     recent: list[dict[str, Any]] = field(default_factory=list)
     conversation_id: int | None = field(default=None, compare=False)  # for log lines
+    # The problem talked about is dealt with (handlers.conversations.end_topic); never stored.
+    topic_ended: bool = field(default=False, repr=False, compare=False)
     # Flows left during this event (flow, its data), for their `registry.on_end` hooks; never stored.
     ended: list[tuple[str, dict[str, Any]]] = field(default_factory=list, repr=False, compare=False)
 
@@ -138,6 +140,7 @@ class Context:
         secret: str | None = None,
         delete_after: int | None = None,
         topic: str = "",
+        input_hint: str = "",
     ) -> None:
         self.outbox.add(
             Reply(
@@ -149,6 +152,7 @@ class Context:
                 secret=secret,
                 delete_after=delete_after,
                 topic=topic,
+                input_hint=input_hint,
             )
         )
 

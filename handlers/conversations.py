@@ -1,12 +1,13 @@
 """Conversation state in the database: load it for an event, save it after, reach another person's.
 
 Besides the flow, a conversation keeps its last few turns (`State.recent`, stored under a reserved key of
-the row's data) so that a ticket opened from it carries what was said — minus anything secret.
+the row's data) so that a ticket opened from it carries what was said — minus anything secret — about its
+problem only: a problem that ends (a ticket opened for it, an answer confirmed) ends the topic
+(`end_topic`), and the transcript holds the turns since.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import logs
+from bot import redact
 from bot.clock import now
 from bot.messages import Button, Reply, shorten
 from bot.store.models import Conversation
@@ -24,13 +25,7 @@ RECENT_KEY = "_recent"
 RECENT_TURNS = 8
 TURN_CHARS = 300
 NOT_KEPT = "(not kept: it may contain a password or a code)"
-# "my password is …", "pwd: …", "the code is 123456": whatever follows must not be stored — unless it is
-# plainly a description ("my password is not working", "the password is expired").
-_LOOKS_SECRET = re.compile(
-    r"\b(pass ?words?|passwd|pwd|pw|passcode|pin|code|secret|token|otp)\b\s*(is|was|:|=)\s*"
-    r"(?!(not|no|wrong|expired|locked|incorrect|invalid|rejected|too|still|the|a|an|being|now|blocked)\b)\S+",
-    re.I,
-)
+_TOPIC = "topic"  # a marker among the turns: what follows it is about the current problem
 
 
 def load(session: Session, email: str, timeout_minutes: int) -> State:
@@ -100,6 +95,19 @@ def remember(
     state.recent = [*state.recent, turn][-RECENT_TURNS:]
 
 
+def end_topic(state: State) -> None:
+    """The problem of this conversation is dealt with: once this event's turns are remembered, a later
+    ticket's transcript starts after them (handlers.router calls `begin_topic`)."""
+    state.topic_ended = True
+
+
+def begin_topic(state: State) -> None:
+    """What is said from now on is about a new problem: a later ticket's transcript starts here."""
+    state.topic_ended = False
+    state.recent = [turn for turn in state.recent if not turn.get(_TOPIC)] + [{_TOPIC: True}]
+    state.recent = state.recent[-RECENT_TURNS:]
+
+
 def remember_replies(state: State, replies: list[Reply]) -> None:
     for reply in replies:
         # A reply carrying a temporary password keeps it in `secret` and usually in its text too.
@@ -117,17 +125,22 @@ def pressed_label(state: State, button_id: str) -> str:
 
 def looks_secret(text: str) -> bool:
     """Whether a message may hold a password or a verification code (erring on the side of not keeping)."""
-    return bool(_LOOKS_SECRET.search(text)) or logs.redact_text(text) != text
+    return redact.looks_secret(text)
 
 
 def transcript(state: State) -> str:
-    """The last turns as lines a technician can read ("" when there are none)."""
+    """The turns about the current problem (since the last `end_topic`) as lines a technician can read."""
     lines = []
-    for turn in state.recent:
+    for turn in _since_topic(state.recent):
         labels = [str(choice.get("label", "")) for choice in _choices(turn)]
         offered = f" [{' / '.join(labels)}]" if labels else ""
         lines.append(f"{turn.get('who', '?')}: {turn.get('text', '')}{offered}")
     return "\n".join(lines)
+
+
+def _since_topic(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    starts = [index for index, turn in enumerate(turns) if turn.get(_TOPIC)]
+    return turns[starts[-1] + 1 :] if starts else turns
 
 
 def _choices(turn: dict[str, Any]) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.redact import hide_secrets
 from bot.store.models import KbExample, KbQuestion, KbVote, Ticket
 from handlers.context import KnowledgeSearch
 
@@ -101,7 +102,8 @@ def knowledge_gaps(session: Session, since: datetime, limit: int = 10) -> list[s
     )
     seen: dict[str, str] = {}
     for question in rows:
-        seen.setdefault(" ".join(sorted(_words(question.text))), question.text)
+        # Questions recorded before they were screened must not show a password in the report either.
+        seen.setdefault(" ".join(sorted(_words(question.text))), hide_secrets(question.text))
     return list(seen.values())[:limit]
 
 

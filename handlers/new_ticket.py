@@ -7,6 +7,7 @@ from the directory and the conversation.
 from __future__ import annotations
 
 from bot.messages import Button
+from bot.redact import hide_secrets
 from handlers import conversations, insights, ticket_views, tickets
 from handlers.context import Context
 from handlers.registry import action, flow, in_flow
@@ -32,7 +33,7 @@ def start(
     ctx.state.start(
         FLOW,
         "urgency" if problem else "problem",
-        problem=problem.strip(),
+        problem=hide_secrets(problem.strip()),  # kept in the conversation row until the ticket exists
         category=category,
         transcript="\n\n".join(
             part for part in (transcript, said and ticket_views.CONVERSATION_HEADING + said) if part
@@ -51,7 +52,7 @@ def start(
 @flow(FLOW)
 def on_text(ctx: Context, text: str) -> None:
     if ctx.state.step == "problem":
-        ctx.state.goto("urgency", problem=text.strip())
+        ctx.state.goto("urgency", problem=hide_secrets(text.strip()))
         ctx.reply(URGENCY_QUESTION, URGENCY_BUTTONS)
     elif ctx.state.step == "urgency":
         choice = text.strip().lower()
@@ -87,6 +88,7 @@ def _open(ctx: Context, *, urgent: bool) -> None:
     )
     insights.link_ticket(ctx.session, data.get("kb_question_id"), ticket.id)
     ctx.state.end()
+    conversations.end_topic(ctx.state)  # the next ticket is about something else
     when = "as urgent; a technician will pick it up first" if urgent else "; a technician will pick it up"
     ctx.reply(
         f"I've opened ticket #{ticket.id}{' ' if urgent else ''}{when}. "

@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 
 from bot.clock import now
 from bot.messages import Button
+from bot.redact import hide_secrets
 from bot.store.models import KbExample, KbQuestion, KbVote
-from handlers import new_ticket, tickets
+from handlers import conversations, new_ticket, tickets
 from handlers.context import Context
 from handlers.registry import action
 from kb.lexical import normalised_wording
@@ -57,7 +58,7 @@ def answer(ctx: Context, text: str) -> None:
         return
     question = KbQuestion(
         person_email=ctx.speaker.email,
-        text=text.strip(),
+        text=hide_secrets(text.strip()),  # questions feed the gaps report and a ticket's "what was tried"
         outcome="unanswered",
         tried_articles=[],
         created_at=now(),
@@ -75,6 +76,7 @@ def answer(ctx: Context, text: str) -> None:
 def report_hazard(ctx: Context, text: str) -> None:
     """Safety first: no article, clear instructions, an urgent ticket opened at once."""
     ticket = tickets.open_ticket(ctx, problem=text.strip(), urgent=True, category="safety")
+    conversations.end_topic(ctx.state)
     ctx.reply(f"{HAZARD_REPLY} Ticket #{ticket.id} is open as urgent.", ticket=ticket.id)
 
 
@@ -89,6 +91,7 @@ def on_solved(ctx: Context, argument: str) -> None:
     question.outcome, question.updated_at = "helpful", now()
     _vote(ctx, question, "helpful")
     _teach(ctx.session, question)
+    conversations.end_topic(ctx.state)  # solved: a later ticket is about something else
     ctx.reply("Great, glad that helped! Anything else?")
 
 

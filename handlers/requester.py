@@ -120,7 +120,7 @@ def reopen(ctx: Context, ticket_ref: str, reason: str) -> None:
     """ "reopen 12 it flickers again": reopen a done ticket; on one still open, the reason is a follow-up."""
 
     def run() -> None:
-        ticket = tickets.get(ctx.session, tickets.parse_id(ticket_ref))
+        ticket = tickets.visible_ticket(ctx, tickets.parse_id(ticket_ref))
         if (
             reason
             and ticket.status in ticket_views.OPEN_STATUSES
@@ -135,6 +135,20 @@ def reopen(ctx: Context, ticket_ref: str, reason: str) -> None:
             return
         tickets.reopen(ctx, ticket.id, reason or "not fixed yet")
         ctx.reply(f"Ticket #{ticket.id} is open again; the technician has been told.", ticket=ticket.id)
+
+    tickets.guarded(ctx, run)
+
+
+def withdraw(ctx: Context, ticket_ref: str, reason: str) -> None:
+    """ "withdraw 12 found the cable" / "cancel ticket 12": the requester no longer needs help."""
+
+    def run() -> None:
+        ticket = tickets.withdraw(ctx, tickets.parse_id(ticket_ref), reason)
+        ctx.reply(
+            f"Ticket #{ticket.id} is withdrawn; {_handler_of(ctx, ticket)} has been told. "
+            f"Say 'reopen {ticket.id}' if you need it after all.",
+            ticket=ticket.id,
+        )
 
     tickets.guarded(ctx, run)
 

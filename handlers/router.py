@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 
 from bot import logs
-from handlers import account, conversations, new_ticket, publish, question, requester, technician
+from handlers import account, conversations, manager, new_ticket, publish, question, requester, technician
 from handlers.context import Context
 from handlers.registry import action_handler, flow_handler
 from kb.intent.guards import is_safety_hazard
@@ -27,10 +27,19 @@ intent_handlers: dict[str, IntentHandler] = {
     "unlock_account": account.start_unlock,
 }
 
+SECRET_HIDDEN = (
+    "I hid what looked like a password in your message; never send passwords in chat — if it is real, "
+    "change it."
+)
 _CANCEL = {"cancel", "stop", "never mind", "nevermind", "new", "menu", "start over", "reset conversation"}
 _HELP = {"help", "?", "what can you do", "commands"}
 _MY_TICKETS = re.compile(r"^\s*(my tickets|tickets|status)\s*$", re.I)
 _REOPEN = re.compile(r"^\s*reopen\s+#?(\d+)\s*(.*)$", re.I | re.S)
+# "withdraw 12 REASON", "withdraw ticket #12", "cancel ticket 12 REASON", "cancel #12" (not a bare "cancel")
+_WITHDRAW = re.compile(
+    r"^\s*(withdraw\s+(ticket\s+)?#?|cancel\s+(ticket\s+#?|#))(?P<id>\d+)\b[\s:,.-]*(?P<reason>.*)$",
+    re.I | re.S,
+)
 _NEW_TICKET = re.compile(
     r"^\s*((open|create|start|raise) )?(a )?(new|another) (ticket|request)\s*[.!]?$", re.I
 )
@@ -54,7 +63,14 @@ def dispatch(ctx: Context) -> None:
         _press(ctx, inbound.action)
     else:
         _message(ctx, inbound.text.strip())
+        _warn_if_secret(ctx)
     _remember(ctx, secret=typing_a_code)
+
+
+def _warn_if_secret(ctx: Context) -> None:
+    """Every sink hid it (redact.hide_secrets); the person must also learn not to send it, and change it."""
+    if conversations.looks_secret(ctx.event.text):
+        ctx.reply(SECRET_HIDDEN)
 
 
 def _remember(ctx: Context, *, secret: bool) -> None:
@@ -64,6 +80,8 @@ def _remember(ctx: Context, *, secret: bool) -> None:
         conversations.remember(ctx.state, ctx.speaker.name, said, secret=secret)
     mine = [reply for reply in ctx.outbox.replies if reply.to == ctx.speaker.email]
     conversations.remember_replies(ctx.state, mine)
+    if ctx.state.topic_ended:  # a later ticket's transcript starts after this event's turns
+        conversations.begin_topic(ctx.state)
 
 
 def _pressed_label(ctx: Context) -> str:
@@ -98,15 +116,29 @@ def _message(ctx: Context, text: str) -> None:
         return
     if ctx.event.thread_ticket is not None and _thread_message(ctx, ctx.event.thread_ticket, text):
         return
+    technician.drop_expired_compose(ctx)
+    account.approval.release_if_expired(ctx)
+    if account.approval.waiting_for_approval(ctx.state):
+        # Nothing typed belongs to a wait for a manager: the person's message is handled as usual.
+        _route(ctx, text)
+        account.approval.remind_of_wait(ctx)
+        return
     in_flow = flow_handler(ctx.state.flow) if ctx.state.flow else None
     if in_flow is not None:
         in_flow(ctx, text)
         return
+    _route(ctx, text)
+
+
+def _route(ctx: Context, text: str) -> None:
+    """A message outside any flow: a command, a requester's request, the followed ticket, or by intent."""
     if _leave_thread(ctx, text):
         return
     if ctx.speaker.is_technician and technician.try_command(ctx, text):
         return
-    if technician.refuse_unverified(ctx, text):
+    if ctx.speaker.is_manager and manager.try_command(ctx, text):
+        return
+    if technician.refuse_non_technician(ctx, text):
         return
     if _requester_command(ctx, text):
         return
@@ -144,8 +176,11 @@ def _leave_thread(ctx: Context, text: str) -> bool:
 
 
 def _thread_message(ctx: Context, ticket_id: int, text: str) -> bool:
-    """A message the platform placed in a ticket's thread: technicians reply, requesters follow up."""
+    """A message the platform placed in a ticket's thread: technicians reply, requesters follow up.
+    A technician's command stays a command there: `note 12 …` in the thread is a note, never a reply."""
     if ctx.speaker.is_technician:
+        if technician.is_command(text):
+            return technician.try_command(ctx, text)
         return technician.try_command(ctx, f"reply {ticket_id} {text}")
     return requester.relay_follow_up(ctx, ticket_id, text)
 
@@ -157,6 +192,10 @@ def _requester_command(ctx: Context, text: str) -> bool:
     reopen = _REOPEN.match(text)
     if reopen:
         requester.reopen(ctx, reopen[1], reopen[2].strip())
+        return True
+    withdraw = _WITHDRAW.match(text)
+    if withdraw:
+        requester.withdraw(ctx, withdraw["id"], withdraw["reason"].strip())
         return True
     if _NEW_TICKET.match(text):
         new_ticket.start(ctx, category="human")
@@ -182,10 +221,14 @@ def _by_intent(ctx: Context, text: str, intent: str | None) -> None:
 
 
 def _smalltalk(ctx: Context, text: str) -> None:
-    if re.search(r"\b(thank|thx|cheers|ta)\b", text, re.I):
+    if re.search(r"\b(thanks?|thx|cheers|ta)\b", text, re.I):
         ctx.reply("You're welcome! Anything else?")
+        conversations.end_topic(
+            ctx.state
+        )  # thanks and goodbyes close an exchange: no later ticket needs them
     elif re.search(r"\b(bye|goodbye|see you|later)\b", text, re.I):
         ctx.reply("Bye! I'm here whenever you need IT help.")
+        conversations.end_topic(ctx.state)
     else:
         ctx.reply(f"Hi {ctx.speaker.name.split(' ')[0]}! {help_text(ctx)}")
 
@@ -197,6 +240,7 @@ def help_text(ctx: Context) -> str:
         '• "I forgot my password" or "I\'m locked out"',
         '• "talk to a human" or "new ticket" — I\'ll open a ticket',
         '• "my tickets" — the status of your tickets; "reopen 12" if something came back',
+        '• "withdraw 12 REASON" — you no longer need ticket 12',
         '• "done with #12" — stop passing your messages to ticket 12',
         '• "cancel" — drop what we were doing',
     ]
@@ -204,6 +248,8 @@ def help_text(ctx: Context) -> str:
         lines += [
             "Technician commands: queue · show N · claim N · unclaim N · assign N EMAIL · reply N TEXT ·",
             "note N TEXT · flag N needs_budget|needs_approval · unflag N FLAG · waiting N · resolve N TEXT ·",
-            "close N · reopen N",
+            "close N · reopen N · mine (assigned to me)",
         ]
+    if ctx.speaker.is_manager:
+        lines += ['Manager: "approvals" (waiting for you) · "team tickets" (your team\'s open tickets)']
     return "\n".join(lines)

@@ -3,14 +3,16 @@
 Commands (also what the buttons do): `queue`, `show 12`, `claim 12`, `unclaim 12`, `assign 12 EMAIL`,
 `reply 12 TEXT`, `note 12 TEXT`, `flag 12 needs_budget`, `unflag 12 needs_budget`, `waiting 12`,
 `resolve 12 TEXT`, `close 12`, `reopen 12`. A button that needs words (Reply, Note, Resolve) takes the
-technician's next message.
+technician's next message — unless that message is itself a command: a command is a command in every mode,
+so `note 12 …` typed while a reply is pending is a note, never a message to the requester. A pending
+prompt says what will be sent to whom and expires after `COMPOSE_TTL`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.clock import now
 from bot.messages import Button
@@ -21,15 +23,21 @@ from handlers.registry import action, flow, in_flow
 COMPOSE = "compose"
 _QUEUE_WORDS = frozenset({"queue", "q", "tickets"})
 _REPORT_WORDS = frozenset({"gaps", "kb report", "knowledge gaps"})
+_MINE_WORDS = frozenset({"mine", "assigned to me", "my queue", "my assigned tickets"})
 # Words requesters use too ("close 12", "reopen 12", "tickets"): without a confirmed role they go on to the
 # requester's side rather than being refused.
 _REQUESTER_WORDS_TOO = frozenset({"close", "reopen", "tickets"})
 _COMMAND = re.compile(r"^\s*(?P<verb>[a-z]+)\s+#?(?P<id>\d+)\b\s*(?P<rest>.*)$", re.S | re.I)
+# What the technician's next message will become, and who will read it.
 _COMPOSE_PROMPTS = {
-    "reply": "Type your reply to the requester for ticket #{id}.",
-    "note": "Type an internal note for ticket #{id} (the requester won't see it).",
-    "resolve": "How was ticket #{id} resolved? (The requester sees this, and it can become an article.)",
+    "reply": "Your next message will be sent to {requester} on ticket #{id}",
+    "note": "Your next message will be added to ticket #{id} as an internal note (the requester won't "
+    "see it)",
+    "resolve": "Your next message will be sent to {requester} as the resolution of ticket #{id} (it can "
+    "become an article)",
 }
+# A prompt left pending is dropped after this, so a line typed much later (or after a restart) is not sent.
+COMPOSE_TTL = timedelta(minutes=10)
 
 
 def show_queue(ctx: Context) -> None:
@@ -45,6 +53,18 @@ def show_queue(ctx: Context) -> None:
         f"Open tickets: {total}{shown}, unclaimed urgent first:\n"
         + "\n".join(ticket_views.queue_line(t) for t in open_tickets),
         buttons,
+    )
+
+
+def show_mine(ctx: Context) -> None:
+    """The open tickets assigned to the speaker."""
+    mine = tickets.open_tickets_where(ctx.session, tickets.Ticket.assignee_email == ctx.speaker.email)
+    if not mine:
+        ctx.reply("No open tickets are assigned to you. 'queue' shows what is waiting.")
+        return
+    ctx.reply(
+        f"Assigned to you: {len(mine)}\n" + "\n".join(ticket_views.queue_line(t) for t in mine),
+        [Button(f"ticket.show:{t.id}", f"Open #{t.id}") for t in mine[:5]],
     )
 
 
@@ -70,6 +90,15 @@ def show_kb_report(ctx: Context) -> None:
     ctx.reply("\n".join(lines))
 
 
+def is_command(text: str) -> bool:
+    """Whether `text` reads as a technician command ("queue", "note 12 …"), whatever mode one is in."""
+    words = text.strip().lower()
+    match = _COMMAND.match(text)
+    return words in _QUEUE_WORDS | _REPORT_WORDS | _MINE_WORDS or bool(
+        match and match["verb"].lower() in _COMMANDS
+    )
+
+
 def try_command(ctx: Context, text: str) -> bool:
     """Run `text` as a technician command; False when it is not one."""
     if text.strip().lower() in _QUEUE_WORDS:
@@ -77,6 +106,9 @@ def try_command(ctx: Context, text: str) -> bool:
         return True
     if text.strip().lower() in _REPORT_WORDS:
         show_kb_report(ctx)
+        return True
+    if text.strip().lower().rstrip(".!") in _MINE_WORDS:
+        show_mine(ctx)
         return True
     match = _COMMAND.match(text)
     if not match or match["verb"].lower() not in _COMMANDS:
@@ -86,16 +118,23 @@ def try_command(ctx: Context, text: str) -> bool:
     return True
 
 
-def refuse_unverified(ctx: Context, text: str) -> bool:
-    """A technician command from someone whose role the directory cannot confirm now: say so, rather than
-    treat "claim 1" as a question for the knowledge base."""
-    if not tickets.role_unverifiable(ctx):
-        return False
+def refuse_non_technician(ctx: Context, text: str) -> bool:
+    """A technician command from someone who is not one (or whose role the directory cannot confirm now):
+    say so, rather than treat "claim 1" or "queue" as a question for the knowledge base — which would
+    answer with an article and record a knowledge gap."""
     match = _COMMAND.match(text)
     verb = match["verb"].lower() if match else text.strip().lower()
     if verb not in (_COMMANDS.keys() | _QUEUE_WORDS | _REPORT_WORDS) - _REQUESTER_WORDS_TOO:
         return False
-    ctx.reply(tickets.ROLE_UNVERIFIED)
+    if tickets.role_unverifiable(ctx):
+        ctx.reply(tickets.ROLE_UNVERIFIED)
+        return True
+    yours = (
+        "As a manager you can say 'approvals' or 'team tickets'."
+        if ctx.speaker.is_manager
+        else "To add to one of your tickets, say 'reopen N' and what to add; 'my tickets' lists them."
+    )
+    ctx.reply(f"'{verb}' is a technician command, for the service desk. {yours}")
     return True
 
 
@@ -206,15 +245,48 @@ _COMMANDS: dict[str, Callable[[Context, int, str], None]] = {
 
 
 def _compose(ctx: Context, purpose: str, ticket_id: int) -> None:
-    tickets.get(ctx.session, ticket_id)  # fail now, not after the technician has typed
-    ctx.state.start(COMPOSE, purpose, ticket_id=ticket_id)
-    ctx.reply(_COMPOSE_PROMPTS[purpose].format(id=ticket_id), [Button("compose.cancel", "Cancel")])
+    ticket = tickets.get(ctx.session, ticket_id)  # fail now, not after the technician has typed
+    ctx.state.start(COMPOSE, purpose, ticket_id=ticket_id, since=now().isoformat())
+    requester = f"{ticket.requester_name} ({ticket.requester_email})"
+    minutes = int(COMPOSE_TTL.total_seconds() // 60)
+    ctx.reply(
+        _COMPOSE_PROMPTS[purpose].format(id=ticket_id, requester=requester)
+        + f" — type `cancel` to stop. (This waits {minutes} minutes.)",
+        [Button("compose.cancel", "Cancel")],
+        ticket=ticket_id,
+    )
+
+
+def drop_expired_compose(ctx: Context) -> None:
+    """A compose prompt left too long (or one a conversation timeout just ended) must not swallow this
+    message: drop it and say the text was not sent; the router then treats the text as usual."""
+    timed_out = [data for flow_name, data in ctx.state.ended if flow_name == COMPOSE]
+    if ctx.state.flow == COMPOSE and _compose_age(ctx.state.data) > COMPOSE_TTL:
+        timed_out.append(dict(ctx.state.data))
+        ctx.state.end()
+    for data in timed_out:
+        ctx.reply(
+            f"Your pending message for ticket #{data.get('ticket_id')} expired, so what you just typed was "
+            "not sent to anyone as that; I treated it as a new message."
+        )
+
+
+def _compose_age(data: dict[str, object]) -> timedelta:
+    try:
+        since = datetime.fromisoformat(str(data.get("since")))
+    except ValueError:
+        return timedelta.max  # a prompt from before prompts expired: treat it as stale
+    return now() - since
 
 
 @flow(COMPOSE)
 def on_compose_text(ctx: Context, text: str) -> None:
     purpose, ticket_id = ctx.state.step, int(ctx.state.data["ticket_id"])
     ctx.state.end()
+    if is_command(text):  # a command is a command in every mode: never relay it as the reply
+        ctx.reply(f"(I dropped the pending {purpose} for #{ticket_id} and ran your command instead.)")
+        try_command(ctx, text)
+        return
     tickets.guarded(ctx, lambda: _COMMANDS[purpose](ctx, ticket_id, text.strip()))
 
 

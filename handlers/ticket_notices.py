@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.messages import Button, Card
+from bot.redact import hide_secrets
 from bot.store.models import Ticket
 from handlers.context import Context
 
@@ -25,14 +26,16 @@ class Notice:
 
 def notify(ctx: Context, ticket: Ticket, *notices: Notice) -> None:
     """Every ticket update reaches people through here: in chat and by email, each person once, never
-    the person who made the change (they get the handler's own reply)."""
+    the person who made the change (they get the handler's own reply). Relayed words never carry what
+    looks like a password, in chat or by email."""
     told = {ctx.speaker.email}
     for notice in notices:
         if not notice.to or notice.to in told:
             continue
         told.add(notice.to)
-        ctx.send(notice.to, notice.text, notice.buttons, card=notice.card, ticket=ticket.id)
-        ctx.email(notice.to, mail_subject(ticket), notice.email or notice.text)
+        text = hide_secrets(notice.text)
+        ctx.send(notice.to, text, notice.buttons, card=notice.card, ticket=ticket.id)
+        ctx.email(notice.to, mail_subject(ticket), hide_secrets(notice.email) or text)
 
 
 def to_requester(ticket: Ticket, text: str, buttons: Sequence[Button] = (), *, email: str = "") -> Notice:
@@ -49,4 +52,5 @@ def to_both(ticket: Ticket, text: str) -> tuple[Notice, Notice]:
 
 def mail_subject(ticket: Ticket) -> str:
     """The subject of every email about a ticket; bot/mail.py threads them by its `[frontdesk #N]`."""
-    return f"[frontdesk #{ticket.id}] {ticket.subject}"
+    # Hidden again: a ticket opened before subjects were screened must not email a password either.
+    return f"[frontdesk #{ticket.id}] {hide_secrets(ticket.subject)}"

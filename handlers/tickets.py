@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from bot import logs
 from bot.clock import now
 from bot.messages import Button, shorten
+from bot.redact import hide_secrets
 from bot.store.models import Ticket, TicketEvent
 from handlers import conversations
 from handlers.context import Context
@@ -53,7 +54,10 @@ class TicketError(Exception):
 def open_ticket(
     ctx: Context, *, problem: str, urgent: bool, category: str = "question", transcript: str = ""
 ) -> Ticket:
-    """Open a ticket for the speaker, filled in from the directory, and post it to triage."""
+    """Open a ticket for the speaker, filled in from the directory, and post it to triage.
+
+    Subject, problem and transcript never keep what looks like a password: they are posted and emailed."""
+    problem, transcript = hide_secrets(problem), hide_secrets(transcript)
     profile = ctx.speaker.profile
     moment = now()
     ticket = Ticket(
@@ -113,6 +117,20 @@ def parse_id(text: str) -> int:
     return int(digits)
 
 
+def visible_ticket(ctx: Context, ticket_id: int) -> Ticket:
+    """A ticket the speaker may act on: any for a technician, their own for anyone else — and for them the
+    same words whether it does not exist or is someone else's, so nobody learns which tickets exist."""
+    ticket = ctx.session.get(Ticket, ticket_id) if 1 <= ticket_id <= MAX_TICKET_ID else None
+    if ticket is None or not (ctx.speaker.is_technician or ticket.requester_email == ctx.speaker.email):
+        raise TicketError(
+            f"There is no ticket #{ticket_id}."
+            if ctx.speaker.is_technician
+            else f"I can't find a ticket #{ticket_id} of yours. Say 'my tickets' to see them."
+        )
+    logs.bind(ticket=ticket.id)
+    return ticket
+
+
 def get(session: Session, ticket_id: int) -> Ticket:
     _check_id(ticket_id)
     ticket = session.get(Ticket, ticket_id)
@@ -139,6 +157,18 @@ def queue(session: Session, limit: int = QUEUE_PAGE, include_done: bool = False)
 def count_open(session: Session) -> int:
     statement = select(func.count()).select_from(Ticket).where(Ticket.status.in_(OPEN_STATUSES))
     return int(session.scalar(statement) or 0)
+
+
+def open_tickets_where(session: Session, *conditions: object, limit: int = QUEUE_PAGE) -> list[Ticket]:
+    """Open tickets matching `conditions` (assigned to someone, from someone's team), urgent, oldest first."""
+    urgent_first = case((Ticket.urgent.is_(True), 0), else_=1)
+    statement = (
+        select(Ticket)
+        .where(Ticket.status.in_(OPEN_STATUSES), *conditions)  # type: ignore[arg-type]
+        .order_by(urgent_first, Ticket.created_at, Ticket.id)
+        .limit(limit)
+    )
+    return list(session.scalars(statement))
 
 
 def tickets_of(session: Session, email: str, limit: int = 10) -> list[Ticket]:
@@ -271,6 +301,7 @@ def requester_message(ctx: Context, ticket_id: int, text: str) -> Ticket:
         raise TicketError(f"Ticket #{ticket_id} is {ticket.status}. Say 'reopen {ticket_id}' to reopen it.")
     if ticket.status == "waiting":
         ticket.status = "claimed"
+    text = hide_secrets(text)  # relayed to the technician or posted to triage
     _record(ctx, ticket, "message_from_requester", text)
     if ticket.assignee_email:
         notify(
@@ -300,7 +331,8 @@ def add_note(ctx: Context, ticket_id: int, text: str) -> Ticket:
     require_technician(ctx)
     ticket = get(ctx.session, ticket_id)
     _record(ctx, ticket, "note", text)
-    notify(ctx, ticket, to_assignee(ticket, f"{ctx.speaker.name} added a note to #{ticket.id}: {text}"))
+    if ticket.assignee_email != ticket.requester_email:  # a technician's own ticket: the note stays internal
+        notify(ctx, ticket, to_assignee(ticket, f"{ctx.speaker.name} added a note to #{ticket.id}: {text}"))
     return ticket
 
 
@@ -348,7 +380,7 @@ def resolve(ctx: Context, ticket_id: int, resolution: str) -> Ticket:
     ticket = _open(ctx, ticket_id)
     if not resolution.strip():
         raise TicketError("Say how it was resolved: the requester sees it and it may become an article.")
-    ticket.status, ticket.resolution, ticket.resolved_at = "resolved", resolution.strip(), now()
+    ticket.status, ticket.resolution, ticket.resolved_at = "resolved", hide_secrets(resolution.strip()), now()
     ticket.assignee_email = ticket.assignee_email or ctx.speaker.email
     _record(ctx, ticket, "resolved", resolution)
     _unfollow(ctx, ticket)
@@ -379,14 +411,32 @@ def close(ctx: Context, ticket_id: int) -> Ticket:
     return ticket
 
 
+def withdraw(ctx: Context, ticket_id: int, reason: str) -> Ticket:
+    """The requester no longer needs help: their open ticket is closed, and whoever works it (or triage)
+    learns why."""
+    ticket = visible_ticket(ctx, ticket_id)
+    if ticket.requester_email != ctx.speaker.email:  # a technician too withdraws only their own
+        raise TicketError(f"I can't find a ticket #{ticket_id} of yours. Say 'my tickets' to see them.")
+    if ticket.status not in OPEN_STATUSES:
+        raise TicketError(f"Ticket #{ticket_id} is already {ticket.status}.")
+    reason = hide_secrets(reason.strip()) or "no reason given"
+    ticket.status = "closed"
+    _record(ctx, ticket, "withdrawn", reason)
+    _unfollow(ctx, ticket)
+    notify(
+        ctx, ticket, to_assignee(ticket, f"{ticket.requester_name} withdrew ticket #{ticket.id}: {reason}")
+    )
+    ctx.triage(f"Ticket #{ticket.id} was withdrawn by {ticket.requester_name}: {reason}", ticket=ticket.id)
+    return ticket
+
+
 def reopen(ctx: Context, ticket_id: int, reason: str = "") -> Ticket:
-    ticket = get(ctx.session, ticket_id)
-    if not (ctx.speaker.is_technician or ticket.requester_email == ctx.speaker.email):
-        raise TicketError(f"Ticket #{ticket_id} is not one of yours.")
+    ticket = visible_ticket(ctx, ticket_id)
     if ticket.status in OPEN_STATUSES:
         raise TicketError(f"Ticket #{ticket_id} is still open.")
     ticket.status = "claimed" if ticket.assignee_email else "new"
     ticket.resolved_at = None
+    ticket.rating, ticket.rating_comment = None, ""  # the next resolution is rated afresh; history keeps this
     _record(ctx, ticket, "reopened", reason)
     notify(
         ctx, ticket, *to_both(ticket, f"Ticket #{ticket.id} was reopened{': ' + reason if reason else ''}.")
@@ -409,9 +459,11 @@ def rate(ctx: Context, ticket_id: int, rating: int, comment: str = "") -> Ticket
         raise TicketError(f"Ticket #{ticket_id} is not resolved yet.")
     if not 1 <= rating <= 5:
         raise TicketError("Ratings go from 1 (poor) to 5 (great).")
+    if ticket.rating is not None:  # one rating per resolution; reopening clears it for the next one
+        raise TicketError(f"You already rated ticket #{ticket.id} ({ticket.rating}/5); thank you.")
     ticket.rating, ticket.status = rating, "closed"
     if comment:
-        ticket.rating_comment = comment
+        ticket.rating_comment = comment = hide_secrets(comment)
     _record(ctx, ticket, "rated", comment, {"rating": rating})
     notify(
         ctx,
@@ -429,7 +481,7 @@ def add_rating_comment(ctx: Context, ticket_id: int, comment: str) -> Ticket:
     ticket = get(ctx.session, ticket_id)
     if ticket.requester_email != ctx.speaker.email or ticket.rating is None:
         raise TicketError(f"There is no rating of yours on ticket #{ticket_id}.")
-    ticket.rating_comment = comment.strip()
+    ticket.rating_comment = hide_secrets(comment.strip())
     _record(ctx, ticket, "rating_comment", comment)
     notify(
         ctx,
@@ -470,7 +522,7 @@ def _record(
             at=moment,
             actor_email=ctx.speaker.email,
             kind=kind,
-            text=text,
+            text=hide_secrets(text),  # every event of every ticket: one place keeps secrets out of history
             data=dict(data or {}),
         )
     )

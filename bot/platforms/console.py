@@ -55,6 +55,7 @@ class ConsoleChat:
         self.out, self.err, self.as_json = out, err, as_json
         self._buttons: dict[str, list[Button]] = {}  # each recipient's buttons, latest message last
         self._numbers = itertools.count(1)
+        self._hints: dict[str, str] = {}  # each recipient's latest message's input hint
         self._lock = threading.Lock()  # the dispatcher's thread prints too (retries, deletions)
 
     # --- the Deliverer port -----------------------------------------------------------------------------
@@ -100,8 +101,8 @@ class ConsoleChat:
         if _COMMAND_WORD.match(text.split()[0]):
             self._error(f"unknown command {text.split()[0]} — /help lists the console commands")
             return
-        button = self._chosen_button(text)
-        if button is None and text.isdigit() and self._visible_buttons():
+        button = None if self._typing_a_code(text) else self._chosen_button(text)
+        if button is None and text.isdigit() and self._visible_buttons() and not self._typing_a_code(text):
             self._error(
                 f"There is no button {text}; choose 1-{len(self._visible_buttons())} or type a message."
             )
@@ -163,6 +164,14 @@ class ConsoleChat:
         visible = [to for to in self._buttons if to == self.speaker or to.startswith("#")]
         return self._buttons[visible[-1]] if visible else []
 
+    def _typing_a_code(self, text: str) -> bool:
+        """Digits answering the speaker's latest message when it asked for a code (`Reply.input_hint`)."""
+        visible = [to for to in self._buttons if to == self.speaker or to.startswith("#")]
+        asked_for_code = (
+            bool(visible) and visible[-1] == self.speaker and self._hints.get(self.speaker) == "code"
+        )
+        return asked_for_code and text.replace(" ", "").isdigit()
+
     def _chosen_button(self, text: str) -> Button | None:
         visible = self._visible_buttons()
         if text.isdigit():
@@ -177,6 +186,7 @@ class ConsoleChat:
         with self._lock:
             self._buttons.pop(reply.to, None)
             self._buttons[reply.to] = list(reply.buttons)
+            self._hints[reply.to] = reply.input_hint
             self.out.write((self._as_json(reply) if self.as_json else self._as_text(reply)) + "\n")
             self.out.flush()
 
@@ -188,6 +198,8 @@ class ConsoleChat:
             "buttons": [{"id": b.id, "label": b.label} for b in reply.buttons],
             "ticket": reply.ticket,
         }
+        if reply.input_hint:
+            message["input_hint"] = reply.input_hint
         if reply.card is not None:
             message["card"] = {"title": reply.card.title, "fields": [list(f) for f in reply.card.fields]}
         if reply.secret is not None:

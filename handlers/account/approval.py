@@ -3,6 +3,10 @@
 The manager gets Approve/Deny buttons, checked at click time against the clicker's identity: only the
 named approver may decide, never the person. Cancelling, or leaving the flow any other way, cancels the
 pending request, so nothing is left for a manager to approve.
+
+While the person waits, their messages are theirs: the router routes them as usual (`waiting_for_approval`)
+and only reminds them of the wait. An approval past its time expires (`expire_approval`, callable by a
+scheduled job; until there is one, the person's next message does it) and the person is released and told.
 """
 
 from __future__ import annotations
@@ -10,15 +14,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from automations.directory import DirectoryPerson
 from bot.clock import now
 from bot.messages import Button, Card
 from bot.store.models import ResetRequest
-from handlers import conversations, tickets
+from handlers import audit, conversations, tickets
 from handlers.account.act import verified
 from handlers.account.handover import hand_over
-from handlers.account.records import FLOW, audit_step, find_request, noun, transition
-from handlers.context import Context
+from handlers.account.records import FLOW, audit_step, find_request, noun, transition, transition_in
+from handlers.context import Context, State
 from handlers.registry import action, in_flow, on_end
 
 
@@ -102,9 +108,10 @@ def _decide(ctx: Context, correlation: str, *, approve: bool) -> None:
     if request.status != "pending":
         ctx.reply(f"This request was already handled ({request.status}).")
         return
-    if now() - request.created_at > timedelta(minutes=ctx.settings.approval_ttl_minutes):
-        transition(ctx, request, "expired", "pending")
-        audit_step(ctx, request, "approval_expired", "expired")
+    if expire_approval(
+        ctx.session, request, ttl_minutes=ctx.settings.approval_ttl_minutes, actor=ctx.speaker.email
+    ):
+        _release_requester(ctx, request.person_email)
         ctx.reply("This request has expired, so nothing was done. The person can ask again.")
         ctx.send(
             request.person_email,
@@ -134,6 +141,59 @@ def _release_requester(ctx: Context, email: str) -> None:
         conversations.save(ctx.session, email, state)
 
 
+def expire_approval(
+    session: Session, request: ResetRequest, *, ttl_minutes: int, actor: str = "frontdesk"
+) -> bool:
+    """Expire a pending approval older than `ttl_minutes`; True when this call expired it (once).
+
+    A scheduled job may call it for every pending request; the person is released and told on their next
+    message (`release_if_expired`), so nothing here needs to deliver anything.
+    """
+    too_old = now() - request.created_at > timedelta(minutes=ttl_minutes)
+    if request.method != "manager_approval" or not too_old:
+        return False
+    if not transition_in(session, request, "expired", "pending"):
+        return False
+    audit.record(
+        session,
+        actor=actor,
+        action=f"{request.kind}.approval_expired",
+        target=request.person_email,
+        result="expired",
+        correlation_id=request.correlation_id,
+    )
+    return True
+
+
+def waiting_for_approval(state: State) -> bool:
+    """The person is only waiting for their manager: nothing they type belongs to the flow."""
+    return state.flow == FLOW and state.step == "manager_approval"
+
+
+def release_if_expired(ctx: Context) -> None:
+    """A wait whose approval has expired (or was decided elsewhere) no longer holds the person; tell them
+    when it expired, then the router treats their message as usual."""
+    if not waiting_for_approval(ctx.state):
+        return
+    request = find_request(ctx, ctx.state.data.get("correlation", ""))
+    if request is not None and request.status == "pending":
+        expire_approval(ctx.session, request, ttl_minutes=ctx.settings.approval_ttl_minutes)
+    if request is not None and request.status == "pending":
+        return  # still waiting
+    ctx.state.end()
+    if request is not None and request.status == "expired":
+        ctx.reply(
+            f"Your manager didn't approve your {noun(request.kind)} in time, so the request expired and "
+            "nothing was changed. Ask me again if you still need it."
+        )
+
+
+def remind_of_wait(ctx: Context) -> None:
+    """Handled the message while still waiting: say the request is still open, and how to stop it."""
+    if waiting_for_approval(ctx.state):
+        ctx.reply("(I'm still waiting for your manager's approval of your request; say 'cancel' to stop it.)")
+
+
 @action("account.cancel")
 def on_cancel(ctx: Context, _: str) -> None:
     if not in_flow(ctx, FLOW):
@@ -151,6 +211,8 @@ def on_leave(ctx: Context, data: dict[str, Any]) -> None:
     request = find_request(ctx, str(data.get("correlation", "")))
     if request is not None and transition(ctx, request, "cancelled", "pending"):
         audit_step(ctx, request, "cancelled", "abandoned")
+        if ctx.speaker.email == request.person_email:
+            ctx.reply(f"(I've cancelled your {noun(request.kind)} request, so nothing will be changed.)")
 
 
 def _name(ctx: Context, email: str) -> str:

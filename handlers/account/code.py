@@ -39,6 +39,8 @@ from handlers.registry import action, flow, in_flow
 CODE_DIGITS = 6
 MAX_NEW_CODES = 3
 CODE_KEY_NAME = "reset_codes"
+# Tells the platform that digits typed next are the code, not the number of a button (bot.messages.Reply).
+CODE_HINT = "code"
 NO_LONGER_OPEN = "That request is no longer open. Ask me again if you still need help."
 
 
@@ -80,6 +82,7 @@ def _email_code(ctx: Context, job: _EmailCode) -> None:
             f"To check it's really you, I've emailed a {CODE_DIGITS}-digit code to {_mask(job.recovery)}. "
             "Type it here.",
             [Button("account.new_code", "Send a new code"), Button("account.cancel", "Cancel")],
+            input_hint=CODE_HINT,
         )
         return
     request.code_hash = ""  # the code never left: nothing may match it
@@ -101,7 +104,9 @@ def on_text(ctx: Context, text: str) -> None:
         return
     entered = re.sub(r"\s", "", text)
     if not re.fullmatch(rf"\d{{{CODE_DIGITS}}}", entered):
-        ctx.reply(f"Please type the {CODE_DIGITS}-digit code from the email, or 'cancel'.")
+        ctx.reply(
+            f"Please type the {CODE_DIGITS}-digit code from the email, or 'cancel'.", input_hint=CODE_HINT
+        )
         return
     _check_code(ctx, request, entered)
 
@@ -122,6 +127,7 @@ def _check_code(ctx: Context, request: ResetRequest, entered: str) -> None:
         ctx.reply(
             "That code has expired.",
             [Button("account.new_code", "Send a new code"), Button("account.cancel", "Cancel")],
+            input_hint=CODE_HINT,
         )
         return
     if not hmac.compare_digest(request.code_hash, _hash(ctx, request.correlation_id, entered)):
@@ -132,7 +138,9 @@ def _check_code(ctx: Context, request: ResetRequest, entered: str) -> None:
         if left <= 0 or wrong_codes_today(ctx) >= ctx.settings.code_failures_per_day:
             _fail_too_many(ctx, request)
         else:
-            ctx.reply(f"That code isn't right. {left} {'try' if left == 1 else 'tries'} left.")
+            ctx.reply(
+                f"That code isn't right. {left} {'try' if left == 1 else 'tries'} left.", input_hint=CODE_HINT
+            )
         return
     verified(ctx, request, result="verified")
 

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from automations.directory import DirectoryError, DirectoryPerson, NotFound
 from bot.clock import now
@@ -44,13 +45,18 @@ def read_owner_or_none(ctx: Context, request: ResetRequest) -> DirectoryPerson |
 def transition(ctx: Context, request: ResetRequest, to: str, *allowed_from: str) -> bool:
     """Move the request to `to` only if it is still in one of `allowed_from`: one conditional UPDATE,
     so concurrent events (two approvals, a cancel racing an approval) cannot both win."""
-    changed = ctx.session.execute(
+    return transition_in(ctx.session, request, to, *allowed_from)
+
+
+def transition_in(session: Session, request: ResetRequest, to: str, *allowed_from: str) -> bool:
+    """`transition` for code that has a session but no event (a scheduled job)."""
+    changed = session.execute(
         update(ResetRequest)
         .where(ResetRequest.id == request.id, ResetRequest.status.in_(allowed_from))
         .values(status=to, updated_at=now())
         .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
-    ctx.session.refresh(request)
+    session.refresh(request)
     return bool(changed == 1)
 
 

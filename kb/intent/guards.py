@@ -80,8 +80,22 @@ _HAZARDS = (
     rf"{_BATTERY_STATE}( \w+){{0,3}} batter(y|ies)|batter(y|ies)( \w+){{0,4}} {_BATTERY_STATE}",
 )
 _HAZARD = re.compile(r"\b(" + "|".join(_HAZARDS) + r")\b", re.IGNORECASE)
+# A hazard word the person denies: "not smoking", "no smoke", "isn't on fire" (a negation at most two words
+# before it, in the same clause: "no smoke but sparks" is sparks), or "on fire? no, just jammed" (answered
+# no right after). A negation after it ("on fire, not a drill") or across a comma ("no, it's on fire")
+# denies something else.
+_DENIED_BEFORE = re.compile(
+    r"\b(no|not|never|without|nothing|nor|\w+n'?t)\s+((?!(but|and|or|yet|though)\b)\w+'?\w*\s+){0,2}$",
+    re.IGNORECASE,
+)
+_DENIED_AFTER = re.compile(r"^\s*[?!.]+\s*(no|nope|nah|not really)\b", re.IGNORECASE)
 
 
 def is_safety_hazard(text: str) -> bool:
-    """Fire, smoke, sparks, a burning smell, a swollen battery, an electric shock: people before IT."""
-    return bool(_HAZARD.search(text))
+    """Fire, smoke, sparks, a burning smell, a swollen battery, an electric shock: people before IT —
+    unless every mention is denied ("printer on fire? no, just jammed", "no smoke")."""
+    return any(not _denied(text, match) for match in _HAZARD.finditer(text))
+
+
+def _denied(text: str, match: re.Match[str]) -> bool:
+    return bool(_DENIED_BEFORE.search(text[: match.start()]) or _DENIED_AFTER.match(text[match.end() :]))

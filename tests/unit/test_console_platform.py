@@ -91,3 +91,37 @@ def test_blank_lines_do_nothing() -> None:
         chat, err = console(bot, as_json=as_json)
         chat.run(["\n", "   \n"], interactive=False)
         assert bot.received == [] and err.getvalue() == ""
+
+
+CODE_PROMPT = Reply(
+    ADA,
+    "I've emailed a 6-digit code. Type it here.",
+    (Button("account.new_code", "Send a new code"), Button("account.cancel", "Cancel")),
+    input_hint="code",
+)
+
+
+def test_digits_typed_at_a_code_prompt_are_the_code_not_a_button() -> None:
+    bot = ScriptedBot([CODE_PROMPT])
+    chat, err = console(bot)
+    chat.feed("I forgot my password")
+    chat.feed("134951")
+    assert bot.received[-1].text == "134951" and bot.received[-1].action is None
+    assert "There is no button" not in err.getvalue()
+    chat.feed("Cancel")  # the buttons still work by label
+    assert bot.received[-1].action == "account.cancel"
+
+
+def test_without_the_hint_a_number_that_is_no_button_is_still_refused() -> None:
+    bot = ScriptedBot([QUESTION])
+    chat, err = console(bot)
+    chat.feed("vpn?")
+    chat.feed("134951")
+    assert len(bot.received) == 1 and "There is no button 134951" in err.getvalue()
+
+
+def test_the_json_output_carries_the_input_hint() -> None:
+    bot = ScriptedBot([CODE_PROMPT])
+    chat, _ = console(bot, as_json=True)
+    chat.feed("I forgot my password")
+    assert '"input_hint": "code"' in chat.out.getvalue()  # type: ignore[attr-defined]

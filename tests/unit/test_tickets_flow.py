@@ -139,7 +139,7 @@ def test_cancel_stops_relaying(harness: Harness) -> None:
 def test_reply_button_takes_the_next_message(harness: Harness) -> None:
     ticket = open_ticket(harness)
     prompt = harness.press(TESS, f"ticket.reply:{ticket}")
-    assert "Type your reply" in prompt[0].text
+    assert "Your next message will be sent to Ada Lovelace" in prompt[0].text
     sent = harness.say(TESS, "Please try another cable")
     assert "about ticket #1: Please try another cable" in harness.to(sent, ADA)[0].text
 

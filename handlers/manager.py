@@ -1,0 +1,70 @@
+"""The manager's side: the approvals waiting for them, and their team's open tickets.
+
+A manager who is not a technician has no queue; what they need from the service desk is to decide on
+their people's requests and to see what their team is waiting for.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from bot.messages import Button
+from bot.store.models import ResetRequest, Ticket
+from handlers import ticket_views, tickets
+from handlers.account.approval import expire_approval
+from handlers.account.records import noun
+from handlers.context import Context
+
+_APPROVALS = re.compile(
+    r"^\s*((my |pending )?approvals( waiting( for me)?)?|what('s| is) waiting for me)\s*[?.!]*$", re.I
+)
+_TEAM_TICKETS = re.compile(r"^\s*(my )?team('s)? (open )?tickets\s*[?.!]*$", re.I)
+
+
+def try_command(ctx: Context, text: str) -> bool:
+    """Run `text` as a manager command; False when it is not one."""
+    if _APPROVALS.match(text):
+        show_approvals(ctx)
+        return True
+    if _TEAM_TICKETS.match(text):
+        show_team_tickets(ctx)
+        return True
+    return False
+
+
+def show_approvals(ctx: Context) -> None:
+    """Requests waiting for the speaker's approval, each with its buttons; expired ones are expired now."""
+    pending = ctx.session.scalars(
+        select(ResetRequest)
+        .where(ResetRequest.approver_email == ctx.speaker.email, ResetRequest.status == "pending")
+        .order_by(ResetRequest.created_at)
+    )
+    ttl = ctx.settings.approval_ttl_minutes
+    waiting = [r for r in pending if not expire_approval(ctx.session, r, ttl_minutes=ttl)]
+    if not waiting:
+        ctx.reply("There is nothing waiting for your approval.")
+        return
+    lines, buttons = [], []
+    for request in waiting:
+        name = ticket_views.display_name(ctx, request.person_email)
+        lines.append(f"• a {noun(request.kind)} for {name}, asked at {request.created_at:%H:%M} UTC")
+        buttons += [
+            Button(f"account.approve:{request.correlation_id}", f"Approve {name}", "primary"),
+            Button(f"account.deny:{request.correlation_id}", f"Deny {name}", "danger"),
+        ]
+    ctx.reply(
+        "Waiting for your approval (approve only once you've confirmed it's really them):\n"
+        + "\n".join(lines),
+        buttons,
+    )
+
+
+def show_team_tickets(ctx: Context) -> None:
+    """Open tickets of the speaker's direct reports (the manager the directory named when each was opened)."""
+    team = tickets.open_tickets_where(ctx.session, Ticket.requester_manager == ctx.speaker.email)
+    if not team:
+        ctx.reply("Nobody in your team has an open ticket.")
+        return
+    ctx.reply("Your team's open tickets:\n" + "\n".join(ticket_views.queue_line(t) for t in team))
