@@ -9,7 +9,9 @@ import hashlib
 import hmac
 import io
 import re
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +23,7 @@ from automations.demo_directory import DemoDirectory
 from automations.directory import DirectoryUnavailable, PartiallyApplied
 from bot import logs
 from bot.messages import Reply
-from bot.store.models import AuditRecord, Base, ProcessedEvent, ResetRequest, ServerKey, Ticket
+from bot.store.models import AuditRecord, Base, ResetRequest, ServerKey, Ticket
 from handlers import account, registry
 from tests.conftest import DIRECTORY, Harness, build_bot
 from tests.servers.smtp import Mailbox
@@ -305,9 +307,12 @@ def test_the_directory_is_written_only_after_the_event_has_committed(sqlite_url:
 
     class Observing(Wrapped):
         def reset_password(self, person, new_password, *, must_change=True):
-            with h.bot.sessions() as s:  # another connection: sees only what is committed
-                status = s.scalar(select(ResetRequest.status))
-                seen.append((str(status), s.get(ProcessedEvent, "evt-approve") is not None))
+            # Another connection, reading only (the bot's own sessions begin by taking the write lock,
+            # which this writing transaction holds): it sees only what is committed.
+            with closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as reader:
+                (status,) = reader.execute("SELECT status FROM reset_requests").fetchone()
+                event_id = reader.execute("SELECT 1 FROM processed_events WHERE event_id = 'evt-approve'")
+                seen.append((str(status), event_id.fetchone() is not None))
             self.inner.reset_password(person, new_password, must_change=must_change)
 
     h, _ = wrapped_bot(sqlite_url, Observing, reset_verification="manager_approval")
