@@ -13,10 +13,12 @@ from handlers.context import Context
 ActionHandler = Callable[[Context, str], None]
 TextHandler = Callable[[Context, str], None]
 EndHandler = Callable[[Context, dict[str, Any]], None]
+CancelHandler = Callable[[Context], None]
 
 _actions: dict[str, ActionHandler] = {}
 _flows: dict[str, TextHandler] = {}
 _ends: dict[str, EndHandler] = {}
+_cancels: dict[str, CancelHandler] = {}
 
 
 def action(name: str) -> Callable[[ActionHandler], ActionHandler]:
@@ -49,6 +51,21 @@ def on_end(name: str) -> Callable[[EndHandler], EndHandler]:
         return handler
 
     return register
+
+
+def on_cancel_text(name: str) -> Callable[[CancelHandler], CancelHandler]:
+    """Register what "cancel" typed in flow `name` does, when the flow must say what really happened
+    (a request an approval got to first goes ahead); flows without one just end."""
+
+    def register(handler: CancelHandler) -> CancelHandler:
+        _cancels[name] = handler
+        return handler
+
+    return register
+
+
+def cancel_handler(name: str) -> CancelHandler | None:
+    return _cancels.get(name)
 
 
 def end_handler(name: str) -> EndHandler | None:

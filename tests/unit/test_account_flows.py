@@ -398,11 +398,22 @@ def test_a_request_left_executing_is_reported_never_rerun(sqlite_url: str, froze
 def test_cancel_then_approval_does_nothing(sqlite_url: str) -> None:
     h = manager_bot(sqlite_url)
     approve = h.button(h.say(ADA, "I forgot my password"), "Approve")
-    assert "dropped" in h.say(ADA, "cancel")[0].text
+    assert h.say(ADA, "cancel")[0].text == "Cancelled; nothing was changed."  # as the Cancel button says
     assert "already handled (cancelled)" in h.press(GRACE, approve)[0].text
     assert directory_account(h.bot, ADA).resets == 0
     cancelled = [a for a in audit_rows(h) if a.action == "reset.cancelled"]
-    assert [(a.result, a.actor, a.target) for a in cancelled] == [("abandoned", ADA, ADA)]
+    assert [(a.result, a.actor, a.target) for a in cancelled] == [("cancelled", ADA, ADA)]
+
+
+def test_cancel_pressed_after_the_approval_says_the_reset_goes_ahead(sqlite_url: str) -> None:
+    h = manager_bot(sqlite_url)
+    asked = h.say(ADA, "I forgot my password")
+    cancel = h.button(Harness.to(asked, ADA), "Cancel")
+    assert secret_of(h.press(GRACE, h.button(asked, "Approve")), ADA)
+    late = h.press(ADA, cancel)
+    assert [r.text for r in late] == [
+        "Too late to stop it: the password reset was already approved, so it is going ahead."
+    ]
 
 
 @registry.action("test.other_flow")
