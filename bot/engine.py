@@ -38,6 +38,9 @@ EFFECT_FAILED = (
     "Something went wrong on my side before I could finish that. Please try again in a few minutes; "
     "if it's urgent, contact {contact}."
 )
+# Platforms cap their button ids far below this (Slack: 255); a longer one is forged or broken.
+MAX_BUTTON_ID_CHARS = 256
+UNKNOWN_BUTTON = "I don't know that button; it may be from an older version of me. What do you need?"
 # Effects may defer further effects (claim a request, then act on it); this bounds a runaway chain.
 MAX_EFFECTS = 8
 
@@ -84,7 +87,7 @@ class Bot:
     def _invalid(self, inbound: Inbound) -> str | None:
         """None when fine; "" to ignore silently (an empty line); else what to tell the person."""
         if inbound.action is not None:
-            return None
+            return UNKNOWN_BUTTON if len(inbound.action) > MAX_BUTTON_ID_CHARS else None
         text = inbound.text.strip()
         if not text:
             return ""

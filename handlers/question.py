@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from bot.clock import now
 from bot.messages import Button
 from bot.store.models import KbExample, KbQuestion, KbVote
-from handlers import new_ticket, tickets
+from handlers import arguments, new_ticket, tickets
 from handlers.context import Context
 from handlers.registry import action
 from kb.lexical import normalised_wording
@@ -225,7 +225,8 @@ def _button_applies(name: str, question: KbQuestion) -> bool:
 
 
 def _own_question(ctx: Context, argument: str) -> KbQuestion | None:
-    question = ctx.session.get(KbQuestion, int(argument)) if argument.isdigit() else None
+    question_id = arguments.record_id(argument)
+    question = ctx.session.get(KbQuestion, question_id) if question_id is not None else None
     if question is None or question.person_email != ctx.speaker.email:
         ctx.reply("I can't find that question any more. Ask me again?")
         return None

@@ -76,6 +76,11 @@ def action_handler(name: str) -> ActionHandler | None:
     return _actions.get(name)
 
 
+def action_names() -> list[str]:
+    """Every registered button action (for tests that press them all)."""
+    return list(_actions)
+
+
 def flow_handler(name: str) -> TextHandler | None:
     return _flows.get(name)
 

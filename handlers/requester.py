@@ -10,6 +10,7 @@ from handlers.tickets import TicketError
 
 FOLLOW_UP = "follow_up"
 RATING_COMMENT = "rating_comment"
+_SCORES = ("1", "2", "3", "4", "5")
 
 
 def show_my_tickets(ctx: Context) -> None:
@@ -80,7 +81,7 @@ def on_solved(ctx: Context, argument: str) -> None:
 @action("ticket.rate")
 def on_rate(ctx: Context, argument: str) -> None:
     ticket_ref, _, score = argument.partition(":")
-    if not (ticket_ref.isdigit() and score.isdigit() and len(score) == 1):
+    if score not in _SCORES:
         ctx.reply("That rating button is broken; please rate again from the ticket message.")
         return
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from bot.clock import now
 from bot.messages import Button
-from handlers import insights, people, ticket_views, tickets
+from handlers import arguments, insights, people, ticket_views, tickets
 from handlers.context import Context
 from handlers.registry import action, flow, in_flow
 
@@ -253,7 +253,11 @@ def _technician_action(verb: str) -> Callable[[Context, str], None]:
 
         def run() -> None:
             tickets.require_technician(ctx)
-            _COMMANDS[verb](ctx, tickets.parse_id(ticket_ref), extra)
+            ticket_id = tickets.parse_id(ticket_ref)
+            text = arguments.bounded_text(extra)
+            if text is None:
+                raise tickets.TicketError("That button is broken; please use the ticket's card again.")
+            _COMMANDS[verb](ctx, ticket_id, text)
 
         tickets.guarded(ctx, run)
 

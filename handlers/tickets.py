@@ -17,7 +17,7 @@ from bot import logs
 from bot.clock import now
 from bot.messages import Button, shorten
 from bot.store.models import Ticket, TicketEvent
-from handlers import conversations
+from handlers import arguments, conversations
 from handlers.context import Context
 from handlers.ticket_notices import Notice, mail_subject, notify, to_assignee, to_both, to_requester
 from handlers.ticket_views import (
@@ -37,9 +37,7 @@ FLAGS_CLEARED = {
     "needs_approval": "the approval it was waiting for is no longer holding it up",
 }
 SUBJECT_LENGTH = 80
-# Ticket ids are database integers (PostgreSQL's are 32-bit): a larger number names no ticket, and
-# must not reach the database, where it would fail as an overflow instead of "no such ticket".
-MAX_TICKET_ID = 2**31 - 1
+MAX_TICKET_ID = arguments.MAX_RECORD_ID  # a larger number names no ticket (see handlers.arguments)
 ROLE_UNVERIFIED = (
     "I can't reach the company directory right now, so I can't verify your technician role. "
     "Please try again in a few minutes."
@@ -105,12 +103,12 @@ def open_ticket(
 def parse_id(text: str) -> int:
     """A ticket number as typed or carried by a button ("12", "#12"); TicketError when it names none."""
     digits = text.strip().removeprefix("#")
-    if not digits.isdigit():
-        raise TicketError(f"'{shorten(text, 20)}' is not a ticket number.")
-    if len(digits) > len(str(MAX_TICKET_ID)):  # not worth converting: far out of range
+    ticket_id = arguments.record_id(digits)
+    if ticket_id is not None:
+        return ticket_id
+    if digits.isdigit():  # a number, but none of ours: too large, zero, or not ASCII digits ("²")
         raise TicketError(f"There is no ticket #{shorten(digits, 30)}.")
-    _check_id(int(digits))
-    return int(digits)
+    raise TicketError(f"'{shorten(text, 20)}' is not a ticket number.")
 
 
 def get(session: Session, ticket_id: int) -> Ticket:

@@ -14,7 +14,7 @@ from automations.directory import DirectoryPerson
 from bot.clock import now
 from bot.messages import Button, Card
 from bot.store.models import ResetRequest
-from handlers import conversations, tickets
+from handlers import arguments, conversations, tickets
 from handlers.account.act import verified
 from handlers.account.handover import hand_over
 from handlers.account.records import FLOW, audit_step, find_request, noun, transition
@@ -89,7 +89,7 @@ def on_deny(ctx: Context, correlation: str) -> None:
 
 def _decide(ctx: Context, correlation: str, *, approve: bool) -> None:
     """Checked at click time, by the clicker's identity: only the named approver, never the requester."""
-    request = find_request(ctx, correlation)
+    request = find_request(ctx, arguments.token(correlation) or "")
     decision = "approve" if approve else "deny"
     if request is None or request.method != "manager_approval":
         ctx.reply("I can't find that request.")
@@ -143,7 +143,7 @@ def on_cancel(ctx: Context, correlation: str) -> None:
     """The Cancel button; it names its request, so a press that comes after the approval is answered
     with what happened rather than as a stale button."""
     if correlation and ctx.state.flow != FLOW:
-        request = find_request(ctx, correlation)
+        request = find_request(ctx, arguments.token(correlation) or "")
         if request is None or request.person_email != ctx.speaker.email:
             ctx.reply(STALE)
         else:
