@@ -7,6 +7,7 @@ of the lifecycle, so the imports go one way).
 
 from __future__ import annotations
 
+from automations.directory import DirectoryError
 from bot.messages import Button, Card, shorten
 from bot.store.models import Ticket, TicketEvent
 from handlers.context import Context
@@ -138,6 +139,11 @@ def event_line(event: TicketEvent) -> str:
     return f"{line}: {event.text}" if event.text else line
 
 
-def display_name(ctx: Context, email: str) -> str:
-    person = ctx.services.directory.find_by_email(email) if email else None
-    return person.name if person else email
+def display_name(ctx: Context, email: str, stored: str = "") -> str:
+    """A person's name from the directory; never fails: when the directory is down or does not know
+    them, what was stored (`stored`) or the email."""
+    try:
+        person = ctx.services.directory.find_by_email(email) if email else None
+    except DirectoryError:
+        person = None
+    return person.name if person else stored or email

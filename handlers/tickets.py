@@ -8,11 +8,13 @@ person who made the change. Delivery is in `ticket_notices`; cards, lines and bu
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
+from automations.directory import DirectoryPerson
 from bot import logs
 from bot.clock import now
 from bot.messages import Button, shorten
@@ -48,11 +50,30 @@ class TicketError(Exception):
     """An operation that cannot be done; the message is shown to the person as it is."""
 
 
+@dataclass(frozen=True)
+class Requester:
+    """Whom a ticket is for, when that is not the speaker (a manager's approval failed: the owner's)."""
+
+    email: str
+    name: str
+    profile: DirectoryPerson | None
+    directory: str  # what the directory said: "found", "not_found", "unavailable"
+
+
 def open_ticket(
-    ctx: Context, *, problem: str, urgent: bool, category: str = "question", transcript: str = ""
+    ctx: Context,
+    *,
+    problem: str,
+    urgent: bool,
+    category: str = "question",
+    transcript: str = "",
+    requester: Requester | None = None,
 ) -> Ticket:
-    """Open a ticket for the speaker, filled in from the directory, and post it to triage."""
-    profile = ctx.speaker.profile
+    """Open a ticket for the speaker (or `requester`), filled in from the directory; post it to triage."""
+    who = requester or Requester(
+        ctx.speaker.email, ctx.speaker.name, ctx.speaker.profile, _directory_status(ctx)
+    )
+    profile = who.profile
     moment = now()
     ticket = Ticket(
         status="new",
@@ -60,13 +81,13 @@ def open_ticket(
         subject=_subject(problem),
         problem=problem.strip(),
         category=category,
-        requester_email=ctx.speaker.email,
-        requester_name=ctx.speaker.name,
+        requester_email=who.email,
+        requester_name=who.name,
         requester_title=profile.title if profile else "",
         requester_department=profile.department if profile else "",
         requester_location=profile.location if profile else "",
         requester_manager=(profile.manager_email or "") if profile else "",
-        requester_directory=_directory_status(ctx),
+        requester_directory=who.directory,
         transcript=transcript,
         flags=[],
         created_at=moment,

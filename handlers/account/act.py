@@ -204,7 +204,13 @@ def _failed(
     ctx: Context, request: ResetRequest, error: DirectoryError, owner: DirectoryPerson | None
 ) -> None:
     close(ctx, request, "failed", "failed", type(error).__name__, reason=error.reason)
-    ticket = ticket_for(ctx, request, f"automation failed: {error.reason}", owner)
+    ticket = ticket_for(
+        ctx,
+        request,
+        f"automation failed: {error.reason}",
+        owner,
+        directory_down=isinstance(error, DirectoryUnavailable),
+    )
     request.ticket_id = ticket
     if isinstance(error, DirectoryUnavailable):  # a write may have been under way: claim nothing
         lead = f"I couldn't reach the company directory to finish the {noun(request.kind)}."
