@@ -15,6 +15,7 @@ confirmation taught is ignored by the knowledge service from then on.
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from datetime import timedelta
 from typing import Any
 
@@ -43,6 +44,8 @@ _TYPED_LABELS = {
     normalised_wording(ESCALATE_LABEL): "kb.escalate",
     normalised_wording(DECLINE_LABEL): "kb.decline",
 }
+NO_ANSWER = "I don't have an article that answers that."
+NO_ARTICLES = "I don't have any articles yet, so I can't answer that myself."
 HAZARD_REPLY = (
     "⚠️ That sounds like a safety hazard. Don't touch or use the device: if it is safe to do so, unplug it "
     "at the wall, then step away. If there is fire, smoke or a burning smell, raise the alarm and call "
@@ -65,9 +68,10 @@ def answer(ctx: Context, text: str) -> None:
     )
     ctx.session.add(question)
     ctx.session.flush()
-    result = ctx.services.knowledge(ctx.session).search(question.text)
+    knowledge = ctx.services.knowledge(ctx.session)
+    result = knowledge.search(question.text)
     if result.answer is None:
-        _offer_ticket(ctx, question, "I don't have an article that answers that.")
+        _offer_ticket(ctx, question, NO_ARTICLES if _is_empty(knowledge) else NO_ANSWER)
         return
     _present(ctx, question, result.answer, first=True)
 
@@ -222,6 +226,11 @@ def _button_applies(name: str, question: KbQuestion) -> bool:
     if name in ("kb.solved", "kb.unhelpful"):
         return question.outcome == "answered"
     return name in ("kb.escalate", "kb.decline") and question.outcome in ("unanswered", "not_helpful")
+
+
+def _is_empty(knowledge: object) -> bool:
+    """A knowledge base with no article at all (an empty folder, or every file deleted)."""
+    return isinstance(knowledge, Sized) and len(knowledge) == 0
 
 
 def _own_question(ctx: Context, argument: str) -> KbQuestion | None:
