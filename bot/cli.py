@@ -17,6 +17,7 @@ from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import db
 from bot.store.models import AuditRecord, Ticket
+from bot.textsafety import printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,6 +35,12 @@ def friendly_errors(command: F) -> F:
             raise click.ClickException(str(error)) from None
 
     return run  # type: ignore[return-value]
+
+
+def _show(line: str) -> None:
+    """A line for a person to read that carries what people typed: escaped, so it cannot drive the
+    terminal (bot.textsafety). JSON output is escaped by json.dumps already."""
+    click.echo(printable(line))
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -159,7 +166,7 @@ def tickets_list(as_json: bool, status: str | None) -> None:
             click.echo("no tickets")
         for t in rows:
             flag = "URGENT " if t.urgent else ""
-            click.echo(
+            _show(
                 f"#{t.id:<5} {t.status:<9} {flag}{t.subject}  [{t.requester_email} → "
                 f"{t.assignee_email or 'unclaimed'}]"
             )
@@ -192,12 +199,12 @@ def tickets_show(ticket_id: int, as_json: bool) -> None:
             click.echo(json.dumps(data, indent=2))
             return
         card = ticket_card(ticket)
-        click.echo(card.title)
+        _show(card.title)
         for label, value in card.fields:
-            click.echo(f"  {label}: {value}")
+            _show(f"  {label}: {value}")
         click.echo("History:")
         for e in ticket.events:
-            click.echo(f"  {event_line(e)}")
+            _show(f"  {event_line(e)}")
 
 
 @main.command()
@@ -226,7 +233,7 @@ def stats(days: int, as_json: bool) -> None:
     click.echo(
         f"Last {days} days: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures.as_dict().items())
     )
-    click.echo("Knowledge gaps:" + ("".join(f"\n  {q}" for q in gaps) or " none"))
+    _show("Knowledge gaps:" + ("".join(f"\n  {q}" for q in gaps) or " none"))
     for article_id, up, down in weak:
         click.echo(f"Weak article: {article_id} ({up} helpful, {down} not)")
 
@@ -261,7 +268,7 @@ def audit_list(as_json: bool, limit: int) -> None:
                     )
                 )
             else:
-                click.echo(
+                _show(
                     f"{r.at:%Y-%m-%d %H:%M:%S} {r.correlation_id[:8]} {r.actor} {r.action} {r.target} "
                     f"→ {r.result}"
                 )

@@ -60,6 +60,10 @@ class Reply:
     # `delete_after` seconds where the platform allows; it is never logged or stored.
     secret: str | None = None
     delete_after: int | None = None
+    # The parts of `text` (and of the card's title and values) that people typed, included verbatim: a
+    # ticket subject, a relayed message. An adapter escapes every occurrence of them in its own markup
+    # (Slack: `<!channel>`, `<@U…>`, `<http://…|…>`; Teams: HTML), so relayed words stay inert words.
+    quoted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

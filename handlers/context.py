@@ -117,7 +117,9 @@ class Context:
         ticket: int | None = None,
         secret: str | None = None,
         delete_after: int | None = None,
+        quoted: Sequence[str] = (),
     ) -> None:
+        """`quoted`: what people typed that `text` or `card` carries verbatim (see Reply.quoted)."""
         self.outbox.add(
             Reply(
                 to=to,
@@ -127,6 +129,7 @@ class Context:
                 ticket=ticket,
                 secret=secret,
                 delete_after=delete_after,
+                quoted=tuple(part for part in quoted if part),
             )
         )
 

@@ -18,7 +18,10 @@ def show_my_tickets(ctx: Context) -> None:
     if not mine:
         ctx.reply("You have no tickets. If something is wrong, tell me about it.")
         return
-    ctx.reply("Your tickets:\n" + "\n".join(ticket_views.status_line(t) for t in mine))
+    ctx.reply(
+        "Your tickets:\n" + "\n".join(ticket_views.status_line(t) for t in mine),
+        quoted=tuple(t.subject for t in mine),
+    )
 
 
 def relay_follow_up(ctx: Context, ticket_id: int, text: str, *, remind: bool = False) -> bool:

@@ -45,17 +45,19 @@ def show_queue(ctx: Context) -> None:
         f"Open tickets: {total}{shown}, unclaimed urgent first:\n"
         + "\n".join(ticket_views.queue_line(t) for t in open_tickets),
         buttons,
+        quoted=tuple(part for t in open_tickets for part in (t.subject, t.requester_name)),
     )
 
 
 def show(ctx: Context, ticket_id: int) -> None:
     ticket = tickets.get(ctx.session, ticket_id)
-    history = [ticket_views.event_line(e) for e in ticket.events[-8:]]
+    events = ticket.events[-8:]
     ctx.reply(
-        "History:\n" + "\n".join(history),
+        "History:\n" + "\n".join(ticket_views.event_line(e) for e in events),
         ticket_views.technician_buttons(ticket),
         card=ticket_views.ticket_card(ticket, full=True),
         ticket=ticket.id,
+        quoted=ticket_views.typed_parts(ticket, events),
     )
 
 
@@ -106,6 +108,7 @@ def _claim(ctx: Context, ticket_id: int, _: str) -> None:
         ticket_views.technician_buttons(ticket),
         card=ticket_views.ticket_card(ticket),
         ticket=ticket.id,
+        quoted=ticket_views.typed_parts(ticket),
     )
 
 

@@ -7,6 +7,8 @@ of the lifecycle, so the imports go one way).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from automations.directory import DirectoryError
 from bot.messages import Button, Card, shorten
 from bot.store.models import Ticket, TicketEvent
@@ -75,6 +77,15 @@ def ticket_card(ticket: Ticket, *, full: bool = False) -> Card:
     if ticket.rating is not None:
         fields.append(("Rating", f"{ticket.rating}/5 {ticket.rating_comment}".strip()))
     return Card(title=f"#{ticket.id} {ticket.subject}", fields=tuple(fields))
+
+
+def typed_parts(ticket: Ticket, events: Sequence[TicketEvent] = ()) -> tuple[str, ...]:
+    """What people typed that a ticket's card and lines carry verbatim (see bot.messages.Reply.quoted):
+    subject, problem, the transcript's lines, resolution, rating comment, the requester's name (a chat
+    platform's display name for someone the directory does not know), and `events`' texts."""
+    parts = [ticket.subject, ticket.problem, ticket.resolution, ticket.rating_comment, ticket.requester_name]
+    parts += ticket.transcript.splitlines() + [event.text for event in events]
+    return tuple(dict.fromkeys(part for part in parts if part.strip()))
 
 
 def technician_buttons(ticket: Ticket) -> list[Button]:

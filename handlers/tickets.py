@@ -30,6 +30,7 @@ from handlers.ticket_views import (
     rating_buttons,
     technician_buttons,
     ticket_card,
+    typed_parts,
 )
 
 log = structlog.get_logger(__name__)
@@ -110,6 +111,7 @@ def open_ticket(
         ],
         card=ticket_card(ticket),
         ticket=ticket.id,
+        quoted=typed_parts(ticket),
     )
     # The requester made this change, but the email is their receipt with the ticket number.
     ctx.email(
@@ -217,6 +219,7 @@ def unclaim(ctx: Context, ticket_id: int) -> Ticket:
         f"Ticket #{ticket.id} is back in the queue: {ticket.subject}",
         [Button(f"ticket.claim:{ticket.id}", "Claim", "primary")],
         ticket=ticket.id,
+        quoted=(ticket.subject,),
     )
     return ticket
 
@@ -243,6 +246,7 @@ def reassign(ctx: Context, ticket_id: int, to_email: str) -> Ticket:
             f"{ctx.speaker.name} assigned ticket #{ticket.id} to you: {ticket.subject}",
             technician_buttons(ticket),
             ticket_card(ticket),
+            quoted=typed_parts(ticket),
         ),
         Notice(previous, f"{ctx.speaker.name} reassigned ticket #{ticket.id} from you to {new_name}."),
         to_requester(ticket, f"{new_name} is now working on your ticket #{ticket.id}."),
@@ -275,8 +279,11 @@ def reply_to_requester(ctx: Context, ticket_id: int, text: str) -> Ticket:
             ],
             email=f"{ctx.speaker.name} wrote:\n\n{text}\n\n"
             "Answer in chat with the bot; your reply goes to the ticket.",
+            quoted=(text,),
         ),
-        to_assignee(ticket, f"{ctx.speaker.name} wrote to the requester of #{ticket.id}: {text}"),
+        to_assignee(
+            ticket, f"{ctx.speaker.name} wrote to the requester of #{ticket.id}: {text}", quoted=(text,)
+        ),
     )
     return ticket
 
@@ -303,6 +310,7 @@ def requester_message(ctx: Context, ticket_id: int, text: str) -> Ticket:
                     Button(f"ticket.resolve:{ticket.id}", "Resolve"),
                 ],
                 email=f"{ticket.requester_name} wrote:\n\n{text}",
+                quoted=(text, ticket.requester_name),
             ),
         )
     else:
@@ -310,6 +318,7 @@ def requester_message(ctx: Context, ticket_id: int, text: str) -> Ticket:
             f"{ticket.requester_name} added to ticket #{ticket.id}: {text}",
             [Button(f"ticket.claim:{ticket.id}", "Claim", "primary")],
             ticket=ticket.id,
+            quoted=(text, ticket.requester_name),
         )
     return ticket
 
@@ -319,7 +328,11 @@ def add_note(ctx: Context, ticket_id: int, text: str) -> Ticket:
     require_technician(ctx)
     ticket = get(ctx.session, ticket_id)
     _record(ctx, ticket, "note", text)
-    notify(ctx, ticket, to_assignee(ticket, f"{ctx.speaker.name} added a note to #{ticket.id}: {text}"))
+    notify(
+        ctx,
+        ticket,
+        to_assignee(ticket, f"{ctx.speaker.name} added a note to #{ticket.id}: {text}", quoted=(text,)),
+    )
     return ticket
 
 
@@ -379,8 +392,13 @@ def resolve(ctx: Context, ticket_id: int, resolution: str) -> Ticket:
             f"Ticket #{ticket.id} is resolved: {ticket.resolution}\n"
             "How did we do? Rate the help from 1 (poor) to 5 (great).",
             rating_buttons(ticket.id),
+            quoted=(ticket.resolution,),
         ),
-        to_assignee(ticket, f"{ctx.speaker.name} resolved #{ticket.id}: {ticket.resolution}"),
+        to_assignee(
+            ticket,
+            f"{ctx.speaker.name} resolved #{ticket.id}: {ticket.resolution}",
+            quoted=(ticket.resolution,),
+        ),
     )
     return ticket
 
@@ -408,13 +426,18 @@ def reopen(ctx: Context, ticket_id: int, reason: str = "") -> Ticket:
     ticket.resolved_at = None
     _record(ctx, ticket, "reopened", reason)
     notify(
-        ctx, ticket, *to_both(ticket, f"Ticket #{ticket.id} was reopened{': ' + reason if reason else ''}.")
+        ctx,
+        ticket,
+        *to_both(
+            ticket, f"Ticket #{ticket.id} was reopened{': ' + reason if reason else ''}.", quoted=(reason,)
+        ),
     )
     if not ticket.assignee_email:
         ctx.triage(
             f"Ticket #{ticket.id} was reopened: {ticket.subject}",
             [Button(f"ticket.claim:{ticket.id}", "Claim", "primary")],
             ticket=ticket.id,
+            quoted=(ticket.subject,),
         )
     return ticket
 
@@ -439,6 +462,7 @@ def rate(ctx: Context, ticket_id: int, rating: int, comment: str = "") -> Ticket
             ticket,
             f"{ticket.requester_name} rated ticket #{ticket.id} {rating}/5"
             + (f": {comment}" if comment else "."),
+            quoted=(comment, ticket.requester_name),
         ),
     )
     return ticket
@@ -457,6 +481,7 @@ def add_rating_comment(ctx: Context, ticket_id: int, comment: str) -> Ticket:
             ticket,
             f"{ticket.requester_name} commented on their {ticket.rating}/5 rating of #{ticket.id}: "
             f"{ticket.rating_comment}",
+            quoted=(ticket.rating_comment, ticket.requester_name),
         ),
     )
     return ticket
