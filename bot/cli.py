@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -86,6 +87,10 @@ def run_console(settings: Settings, speaker: str, as_json: bool, banner: str = "
             f"{speaker} is not in the directory ({_directory_name(settings)}); "
             "use --as with the email of someone in it"
         )
+    # Bytes that are not UTF-8 must not end the chat: they arrive as lone surrogates, which the engine
+    # answers with "characters I can't read", and the next line works again.
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="surrogateescape")
     interactive = sys.stdin.isatty()
     # Model downloads and loads draw tqdm progress bars on the terminal the person is chatting in.
     os.environ.setdefault("TQDM_DISABLE", "1")

@@ -14,6 +14,7 @@ the request is not lost.
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import structlog
@@ -41,6 +42,8 @@ EFFECT_FAILED = (
 # Platforms cap their button ids far below this (Slack: 255); a longer one is forged or broken.
 MAX_BUTTON_ID_CHARS = 256
 UNKNOWN_BUTTON = "I don't know that button; it may be from an older version of me. What do you need?"
+# Lone surrogates: bytes that were not valid UTF-8, kept by a platform that read them with surrogateescape.
+_UNDECODABLE = re.compile("[\ud800-\udfff]")
 # Effects may defer further effects (claim a request, then act on it); this bounds a runaway chain.
 MAX_EFFECTS = 8
 
@@ -97,7 +100,7 @@ class Bot:
                 f"That message is too long for me ({len(text):,} characters; I take up to {limit:,}). "
                 "Please send a shorter description — a technician can ask for details or logs later."
             )
-        if "\x00" in text:
+        if "\x00" in text or _UNDECODABLE.search(text):
             return "That message contains characters I can't read. Please type it again."
         return None
 

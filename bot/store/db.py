@@ -10,10 +10,14 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+SUPPORTED = "use sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:5432/NAME"
 
 
 class DatabaseError(Exception):
@@ -25,11 +29,19 @@ def make_engine(url: str) -> Engine:
         parsed = make_url(url)
     except ArgumentError as error:
         raise DatabaseError(f"FRONTDESK_DATABASE_URL is not a database URL: {error}") from None
-    if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url)
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-        url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
-    return create_engine(url, pool_pre_ping=True, connect_args=_connect_timeout(parsed.get_backend_name()))
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        raise DatabaseError(f"FRONTDESK_DATABASE_URL: {parsed.drivername}:// is not supported; {SUPPORTED}")
+    try:
+        if backend == "sqlite":
+            return _sqlite_engine(url)
+        if parsed.drivername == "postgresql":
+            url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
+        return create_engine(url, pool_pre_ping=True, connect_args=_connect_timeout(backend))
+    except (NoSuchModuleError, ImportError):  # a driver that is not installed, or no such driver
+        raise DatabaseError(
+            f"FRONTDESK_DATABASE_URL: the {parsed.drivername}:// driver is not available; {SUPPORTED}"
+        ) from None
 
 
 def _connect_timeout(backend: str) -> dict[str, object]:

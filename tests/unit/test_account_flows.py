@@ -750,3 +750,13 @@ def test_audit_refuses_details_that_could_carry_a_secret_or_typed_words(sqlite_u
         audit.record(
             s, actor=ADA, action="reset.refused", target=ADA, result="x", correlation_id="c", **{key: "v"}
         )
+
+
+def test_the_delivered_password_is_scrubbed_for_its_ttl_then_forgotten(sqlite_url: str, frozen_clock) -> None:
+    start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    frozen_clock(start)
+    bot, _ = build_bot(sqlite_url, reset_verification="chat_identity", secret_ttl=300)
+    secret = secret_of(Harness(bot).say(ADA, "I forgot my password"), ADA)
+    assert secret and logs.redact_text(secret) == logs.REDACTED
+    frozen_clock(start + timedelta(seconds=300) + logs.SECRET_MARGIN + timedelta(seconds=1))
+    assert secret not in logs.live_secrets()
