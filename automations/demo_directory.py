@@ -61,6 +61,7 @@ class DemoDirectory:
     def from_document(cls, document: dict[str, Any], source: str = "<demo>") -> DemoDirectory:
         if not isinstance(document, dict) or not isinstance(document.get("people"), list):
             raise DemoDirectoryError(f"{source}: expected a mapping with a `people:` list")
+        _check_groups_section(document.get("groups"), source)
         groups = {
             str(g["name"]): dict(g)
             for g in document.get("groups") or []
@@ -150,9 +151,49 @@ def _broken_references(people: list[DirectoryPerson], groups: set[str], source: 
     return problems
 
 
+# Field types of a person and of a group. A wrong one would be read wrongly rather than refused:
+# `groups: finance` as the groups f, i, n…, `groups: 5` as a crash, `locked: "no"` as locked.
+_PERSON_TEXT = ("email", "name", "title", "department", "location", "manager", "recovery_email", "username")
+_PERSON_FLAGS = ("locked", "disabled")
+_GROUP_TEXT = ("name", "description")
+_GROUP_FLAGS = ("protected",)
+
+
+def _check_groups_section(groups: Any, source: str) -> None:
+    if groups is None:
+        return
+    if not isinstance(groups, list) or not all(isinstance(group, dict) for group in groups):
+        raise DemoDirectoryError(
+            f"{source}: `groups` must be a list of groups, each with a `name` (`description`, `protected`)"
+        )
+    for index, group in enumerate(groups):
+        _check_types(group, f"{source}: groups[{index}]", _GROUP_TEXT, _GROUP_FLAGS)
+
+
+def _check_types(entry: dict[str, Any], where: str, text: tuple[str, ...], flags: tuple[str, ...]) -> None:
+    """One clear line for the first field of the wrong type, naming the entry and the field."""
+    for field in text:
+        if entry.get(field) is not None and not isinstance(entry[field], str):
+            raise DemoDirectoryError(f"{where}: `{field}` must be text, not {_kind(entry[field])}")
+    for field in flags:
+        if entry.get(field) is not None and not isinstance(entry[field], bool):
+            raise DemoDirectoryError(f"{where}: `{field}` must be true or false, not {_kind(entry[field])}")
+
+
+def _kind(value: Any) -> str:
+    kinds = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "a mapping"}
+    return kinds.get(type(value), f"the text {value!r}" if isinstance(value, str) else type(value).__name__)
+
+
 def _parse_person(entry: Any, where: str) -> tuple[DirectoryPerson, _Account]:
     if not isinstance(entry, dict) or not entry.get("email") or "@" not in str(entry["email"]):
         raise DemoDirectoryError(f"{where}: every person needs an `email`")
+    _check_types(entry, where, _PERSON_TEXT, _PERSON_FLAGS)
+    groups = entry.get("groups")
+    if groups is not None and not (isinstance(groups, list) and all(isinstance(g, str) for g in groups)):
+        raise DemoDirectoryError(
+            f"{where}: `groups` must be a list of group names, e.g. [finance], not {_kind(groups)}"
+        )
     email = str(entry["email"]).strip().lower()
     person = DirectoryPerson(
         id=email,

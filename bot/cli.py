@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -17,6 +18,13 @@ from bot.logs import configure_logging
 from bot.settings import Settings
 from bot.store import db
 from bot.store.models import AuditRecord, Ticket
+from bot.textsafety import printable
+
+
+def _show(line: str) -> None:
+    """A line for a person to read that carries what people typed: escaped, so it cannot drive the
+    terminal (bot.textsafety). JSON output is escaped by json.dumps already."""
+    click.echo(printable(line))
 
 
 @click.group()
@@ -57,6 +65,10 @@ def run_console(settings: Settings, speaker: str, as_json: bool, banner: str = "
             f"{speaker} is not in the directory ({_directory_name(settings)}); "
             "use --as with the email of someone in it"
         )
+    # Bytes that are not UTF-8 must not end the chat: they arrive as lone surrogates, which the engine
+    # answers with "characters I can't read", and the next line works again.
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="surrogateescape")
     interactive = sys.stdin.isatty()
     # Model downloads and loads draw tqdm progress bars on the terminal the person is chatting in.
     os.environ.setdefault("TQDM_DISABLE", "1")
@@ -142,7 +154,7 @@ def tickets_list(as_json: bool, status: str | None) -> None:
             click.echo("no tickets")
         for t in rows:
             flag = "URGENT " if t.urgent else ""
-            click.echo(
+            _show(
                 f"#{t.id:<5} {t.status:<9} {flag}{t.subject}  [{t.requester_email} → "
                 f"{t.assignee_email or 'unclaimed'}]"
             )
@@ -175,12 +187,12 @@ def tickets_show(ticket_id: int, as_json: bool) -> None:
             click.echo(json.dumps(data, indent=2))
             return
         card = ticket_card(ticket)
-        click.echo(card.title)
+        _show(card.title)
         for label, value in card.fields:
-            click.echo(f"  {label}: {value}")
+            _show(f"  {label}: {value}")
         click.echo("History:")
         for e in ticket.events:
-            click.echo(f"  {event_line(e)}")
+            _show(f"  {event_line(e)}")
 
 
 @main.command()
@@ -209,7 +221,7 @@ def stats(days: int, as_json: bool) -> None:
     click.echo(
         f"Last {days} days: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures.as_dict().items())
     )
-    click.echo("Knowledge gaps:" + ("".join(f"\n  {q}" for q in gaps) or " none"))
+    _show("Knowledge gaps:" + ("".join(f"\n  {q}" for q in gaps) or " none"))
     for article_id, up, down in weak:
         click.echo(f"Weak article: {article_id} ({up} helpful, {down} not)")
 
@@ -244,7 +256,7 @@ def audit_list(as_json: bool, limit: int) -> None:
                     )
                 )
             else:
-                click.echo(
+                _show(
                     f"{r.at:%Y-%m-%d %H:%M:%S} {r.correlation_id[:8]} {r.actor} {r.action} {r.target} "
                     f"→ {r.result}"
                 )

@@ -17,6 +17,7 @@ speaker.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 
@@ -44,6 +45,11 @@ EFFECT_FAILED = (
     "Something went wrong on my side before I could finish that. Please try again in a few minutes; "
     "if it's urgent, contact {contact}."
 )
+# Platforms cap their button ids far below this (Slack: 255); a longer one is forged or broken.
+MAX_BUTTON_ID_CHARS = 256
+UNKNOWN_BUTTON = "I don't know that button; it may be from an older version of me. What do you need?"
+# Lone surrogates: bytes that were not valid UTF-8, kept by a platform that read them with surrogateescape.
+_UNDECODABLE = re.compile("[\ud800-\udfff]")
 # Effects may defer further effects (claim a request, then act on it); this bounds a runaway chain.
 MAX_EFFECTS = 8
 Job = Callable[[Context], None]
@@ -89,7 +95,7 @@ class Bot:
     def _invalid(self, inbound: Inbound) -> str | None:
         """None when fine; "" to ignore silently (an empty line); else what to tell the person."""
         if inbound.action is not None:
-            return None
+            return UNKNOWN_BUTTON if len(inbound.action) > MAX_BUTTON_ID_CHARS else None
         text = inbound.text.strip()
         if not text:
             return ""
@@ -99,7 +105,7 @@ class Bot:
                 f"That message is too long for me ({len(text):,} characters; I take up to {limit:,}). "
                 "Please send a shorter description — a technician can ask for details or logs later."
             )
-        if "\x00" in text:
+        if "\x00" in text or _UNDECODABLE.search(text):
             return "That message contains characters I can't read. Please type it again."
         return None
 

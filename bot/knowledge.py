@@ -152,7 +152,12 @@ class KnowledgeService:
 
     def _build_files(self) -> KnowledgeBase:
         kb, report = open_folder(self.folder, semantic=self.semantic)
-        if not report.from_cache:
+        if not len(kb):
+            log.warning(
+                "kb: %s has no articles; every question is offered a ticket until some are added",
+                self.folder,
+            )
+        elif not report.from_cache:
             log.info(
                 "kb: %s indexed: %d articles (%d added, %d changed, %d removed) in %.1f s",
                 self.folder,

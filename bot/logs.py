@@ -18,34 +18,51 @@ import re
 import sys
 import threading
 from collections.abc import MutableMapping
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
+from bot.clock import now
 from bot.redact import hide_typed_secrets
 
 REDACTED = "[redacted]"
 _SENSITIVE_KEY = re.compile(r"pass(word)?|secret|token|code|credential|authorization|api_?key", re.I)
-_live_secrets: set[str] = set()
+# A delivered secret is scrubbed this much longer than it is shown: a retried delivery or a slow log
+# line may still carry it just after the platform deleted the message.
+SECRET_MARGIN = timedelta(minutes=5)
+_live_secrets: dict[str, datetime | None] = {}  # secret → when to forget it (None: until forgotten)
 _lock = threading.Lock()
 
 
-def register_secret(value: str) -> None:
-    """Redact `value` from every later log line, wherever it appears (kept in memory only)."""
+def register_secret(value: str, *, ttl_seconds: float | None = None) -> None:
+    """Redact `value` from every later log line, wherever it appears (kept in memory only) — for
+    `ttl_seconds` plus SECRET_MARGIN when given (a temporary password that is no longer shown), so the
+    scrubber does not keep every password the bot ever handed out."""
     if value and len(value) >= 4:
+        until = now() + timedelta(seconds=ttl_seconds) + SECRET_MARGIN if ttl_seconds is not None else None
         with _lock:
-            _live_secrets.add(value)
+            _live_secrets[value] = until
 
 
 def forget_secret(value: str) -> None:
     with _lock:
-        _live_secrets.discard(value)
+        _live_secrets.pop(value, None)
+
+
+def live_secrets() -> list[str]:
+    """The secrets scrubbed now; expired ones are forgotten here."""
+    moment = now()
+    with _lock:
+        for secret, until in list(_live_secrets.items()):
+            if until is not None and moment > until:
+                del _live_secrets[secret]
+        return list(_live_secrets)
 
 
 def redact_text(text: str) -> str:
     """Scrub every registered secret from `text`, also as JSON escapes it (a `"` or `\\` in a password)."""
-    with _lock:
-        secrets = list(_live_secrets)
+    secrets = live_secrets()
     for secret in secrets:
         for form in {secret, json.dumps(secret)[1:-1]}:
             text = text.replace(form, REDACTED)

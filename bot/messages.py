@@ -71,6 +71,10 @@ class Reply:
     # What the person is asked to type, a hint the platform honours: "code" means digits typed now are the
     # answer (a verification code), never the number of a button shown with this message.
     input_hint: str = ""
+    # The parts of `text` (and of the card's title and values) that people typed, included verbatim: a
+    # ticket subject, a relayed message. An adapter escapes every occurrence of them in its own markup
+    # (Slack: `<!channel>`, `<@U…>`, `<http://…|…>`; Teams: HTML), so relayed words stay inert words.
+    quoted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

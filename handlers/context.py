@@ -141,7 +141,9 @@ class Context:
         delete_after: int | None = None,
         topic: str = "",
         input_hint: str = "",
+        quoted: Sequence[str] = (),
     ) -> None:
+        """`quoted`: what people typed that `text` or `card` carries verbatim (see Reply.quoted)."""
         self.outbox.add(
             Reply(
                 to=to,
@@ -153,6 +155,7 @@ class Context:
                 delete_after=delete_after,
                 topic=topic,
                 input_hint=input_hint,
+                quoted=tuple(part for part in quoted if part),
             )
         )
 

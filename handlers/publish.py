@@ -16,7 +16,7 @@ from sqlalchemy import select
 from bot.clock import now
 from bot.messages import Button, Card
 from bot.store.models import KbArticle
-from handlers import tickets
+from handlers import arguments, tickets
 from handlers.context import Context
 from handlers.registry import action, flow, in_flow
 
@@ -74,11 +74,8 @@ def on_draft(ctx: Context, argument: str) -> None:
     if not ctx.speaker.is_technician:
         ctx.reply("Only service desk technicians can publish articles.")
         return
-    if not argument.isdigit():
-        ctx.reply("That button does not name a ticket.")
-        return
     try:
-        ticket = tickets.get(ctx.session, int(argument))
+        ticket = tickets.get(ctx.session, tickets.parse_id(argument))
     except tickets.TicketError as error:
         ctx.reply(str(error))
         return
@@ -104,7 +101,8 @@ def on_revise(ctx: Context, article_id: str) -> None:
     if not ctx.speaker.is_technician:
         ctx.reply("Only service desk technicians can publish articles.")
         return
-    article = ctx.session.get(KbArticle, article_id)
+    known_id = arguments.token(article_id)
+    article = ctx.session.get(KbArticle, known_id) if known_id is not None else None
     if article is None:
         ctx.reply("That article no longer exists.")
         return

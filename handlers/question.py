@@ -15,6 +15,7 @@ confirmation taught is ignored by the knowledge service from then on.
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from datetime import timedelta
 from typing import Any
 
@@ -25,7 +26,7 @@ from bot.clock import now
 from bot.messages import Button
 from bot.redact import hide_secrets
 from bot.store.models import KbExample, KbQuestion, KbVote
-from handlers import conversations, new_ticket, tickets
+from handlers import arguments, conversations, new_ticket, tickets
 from handlers.context import Context
 from handlers.registry import action
 from kb.lexical import normalised_wording
@@ -44,6 +45,8 @@ _TYPED_LABELS = {
     normalised_wording(ESCALATE_LABEL): "kb.escalate",
     normalised_wording(DECLINE_LABEL): "kb.decline",
 }
+NO_ANSWER = "I don't have an article that answers that."
+NO_ARTICLES = "I don't have any articles yet, so I can't answer that myself."
 HAZARD_REPLY = (
     "⚠️ That sounds like a safety hazard. Don't touch or use the device: if it is safe to do so, unplug it "
     "at the wall, then step away. If there is fire, smoke or a burning smell, raise the alarm and call "
@@ -66,9 +69,10 @@ def answer(ctx: Context, text: str) -> None:
     )
     ctx.session.add(question)
     ctx.session.flush()
-    result = ctx.services.knowledge(ctx.session).search(question.text)
+    knowledge = ctx.services.knowledge(ctx.session)
+    result = knowledge.search(question.text)
     if result.answer is None:
-        _offer_ticket(ctx, question, "I don't have an article that answers that.")
+        _offer_ticket(ctx, question, NO_ARTICLES if _is_empty(knowledge) else NO_ANSWER)
         return
     _present(ctx, question, result.answer, first=True)
 
@@ -227,8 +231,14 @@ def _button_applies(name: str, question: KbQuestion) -> bool:
     return name in ("kb.escalate", "kb.decline") and question.outcome in ("unanswered", "not_helpful")
 
 
+def _is_empty(knowledge: object) -> bool:
+    """A knowledge base with no article at all (an empty folder, or every file deleted)."""
+    return isinstance(knowledge, Sized) and len(knowledge) == 0
+
+
 def _own_question(ctx: Context, argument: str) -> KbQuestion | None:
-    question = ctx.session.get(KbQuestion, int(argument)) if argument.isdigit() else None
+    question_id = arguments.record_id(argument)
+    question = ctx.session.get(KbQuestion, question_id) if question_id is not None else None
     if question is None or question.person_email != ctx.speaker.email:
         ctx.reply("I can't find that question any more. Ask me again?")
         return None

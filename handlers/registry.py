@@ -13,10 +13,12 @@ from handlers.context import Context
 ActionHandler = Callable[[Context, str], None]
 TextHandler = Callable[[Context, str], None]
 EndHandler = Callable[[Context, dict[str, Any]], None]
+CancelHandler = Callable[[Context], None]
 
 _actions: dict[str, ActionHandler] = {}
 _flows: dict[str, TextHandler] = {}
 _ends: dict[str, EndHandler] = {}
+_cancels: dict[str, CancelHandler] = {}
 
 
 def action(name: str) -> Callable[[ActionHandler], ActionHandler]:
@@ -51,12 +53,32 @@ def on_end(name: str) -> Callable[[EndHandler], EndHandler]:
     return register
 
 
+def on_cancel_text(name: str) -> Callable[[CancelHandler], CancelHandler]:
+    """Register what "cancel" typed in flow `name` does, when the flow must say what really happened
+    (a request an approval got to first goes ahead); flows without one just end."""
+
+    def register(handler: CancelHandler) -> CancelHandler:
+        _cancels[name] = handler
+        return handler
+
+    return register
+
+
+def cancel_handler(name: str) -> CancelHandler | None:
+    return _cancels.get(name)
+
+
 def end_handler(name: str) -> EndHandler | None:
     return _ends.get(name)
 
 
 def action_handler(name: str) -> ActionHandler | None:
     return _actions.get(name)
+
+
+def action_names() -> list[str]:
+    """Every registered button action (for tests that press them all)."""
+    return list(_actions)
 
 
 def flow_handler(name: str) -> TextHandler | None:

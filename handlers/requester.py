@@ -10,6 +10,7 @@ from handlers.tickets import TicketError
 
 FOLLOW_UP = "follow_up"
 RATING_COMMENT = "rating_comment"
+_SCORES = ("1", "2", "3", "4", "5")
 
 
 def show_my_tickets(ctx: Context) -> None:
@@ -17,7 +18,10 @@ def show_my_tickets(ctx: Context) -> None:
     if not mine:
         ctx.reply("You have no tickets. If something is wrong, tell me about it.")
         return
-    ctx.reply("Your tickets:\n" + "\n".join(ticket_views.status_line(t) for t in mine))
+    ctx.reply(
+        "Your tickets:\n" + "\n".join(ticket_views.status_line(t) for t in mine),
+        quoted=tuple(t.subject for t in mine),
+    )
 
 
 def relay_follow_up(ctx: Context, ticket_id: int, text: str, *, remind: bool = False) -> bool:
@@ -80,7 +84,7 @@ def on_solved(ctx: Context, argument: str) -> None:
 @action("ticket.rate")
 def on_rate(ctx: Context, argument: str) -> None:
     ticket_ref, _, score = argument.partition(":")
-    if not (ticket_ref.isdigit() and score.isdigit() and len(score) == 1):
+    if score not in _SCORES:
         ctx.reply("That rating button is broken; please rate again from the ticket message.")
         return
 

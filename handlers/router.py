@@ -15,7 +15,7 @@ from collections.abc import Callable
 from bot import logs
 from handlers import account, conversations, manager, new_ticket, publish, question, requester, technician
 from handlers.context import Context
-from handlers.registry import action_handler, flow_handler
+from handlers.registry import action_handler, cancel_handler, flow_handler
 from kb.intent.guards import is_safety_hazard
 
 _REGISTERED = (publish,)  # modules that only register buttons and flows
@@ -102,6 +102,11 @@ def _press(ctx: Context, button_id: str) -> None:
 def _message(ctx: Context, text: str) -> None:
     lowered = text.lower().rstrip(".!")
     if lowered in _CANCEL:
+        flow_cancel = cancel_handler(ctx.state.flow) if ctx.state.flow else None
+        if flow_cancel is not None:  # the flow says what cancelling it did
+            flow_cancel(ctx)
+            ctx.state.thread_ticket_id = None
+            return
         had_flow = bool(ctx.state.flow or ctx.state.thread_ticket_id)
         ctx.state.end()
         ctx.state.thread_ticket_id = None

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from bot.clock import now
 from bot.messages import Button
-from handlers import insights, people, ticket_views, tickets
+from handlers import arguments, insights, people, ticket_views, tickets
 from handlers.context import Context
 from handlers.registry import action, flow, in_flow
 
@@ -53,6 +53,7 @@ def show_queue(ctx: Context) -> None:
         f"Open tickets: {total}{shown}, unclaimed urgent first:\n"
         + "\n".join(ticket_views.queue_line(t) for t in open_tickets),
         buttons,
+        quoted=tuple(part for t in open_tickets for part in (t.subject, t.requester_name)),
     )
 
 
@@ -70,12 +71,13 @@ def show_mine(ctx: Context) -> None:
 
 def show(ctx: Context, ticket_id: int) -> None:
     ticket = tickets.get(ctx.session, ticket_id)
-    history = [ticket_views.event_line(e) for e in ticket.events[-8:]]
+    events = ticket.events[-8:]
     ctx.reply(
-        "History:\n" + "\n".join(history),
+        "History:\n" + "\n".join(ticket_views.event_line(e) for e in events),
         ticket_views.technician_buttons(ticket),
         card=ticket_views.ticket_card(ticket, full=True),
         ticket=ticket.id,
+        quoted=ticket_views.typed_parts(ticket, events),
     )
 
 
@@ -145,6 +147,7 @@ def _claim(ctx: Context, ticket_id: int, _: str) -> None:
         ticket_views.technician_buttons(ticket),
         card=ticket_views.ticket_card(ticket),
         ticket=ticket.id,
+        quoted=ticket_views.typed_parts(ticket),
     )
 
 
@@ -325,7 +328,11 @@ def _technician_action(verb: str) -> Callable[[Context, str], None]:
 
         def run() -> None:
             tickets.require_technician(ctx)
-            _COMMANDS[verb](ctx, tickets.parse_id(ticket_ref), extra)
+            ticket_id = tickets.parse_id(ticket_ref)
+            text = arguments.bounded_text(extra)
+            if text is None:
+                raise tickets.TicketError("That button is broken; please use the ticket's card again.")
+            _COMMANDS[verb](ctx, ticket_id, text)
 
         tickets.guarded(ctx, run)
 

@@ -22,6 +22,7 @@ class Notice:
     buttons: Sequence[Button] = ()
     card: Card | None = None
     email: str = ""
+    quoted: tuple[str, ...] = ()  # what people typed that the text carries (see bot.messages.Reply)
 
 
 def notify(ctx: Context, ticket: Ticket, *notices: Notice) -> None:
@@ -34,20 +35,34 @@ def notify(ctx: Context, ticket: Ticket, *notices: Notice) -> None:
             continue
         told.add(notice.to)
         text = hide_secrets(notice.text)
-        ctx.send(notice.to, text, notice.buttons, card=notice.card, ticket=ticket.id)
+        ctx.send(notice.to, text, notice.buttons, card=notice.card, ticket=ticket.id, quoted=notice.quoted)
         ctx.email(notice.to, mail_subject(ticket), hide_secrets(notice.email) or text)
 
 
-def to_requester(ticket: Ticket, text: str, buttons: Sequence[Button] = (), *, email: str = "") -> Notice:
-    return Notice(ticket.requester_email, text, buttons, email=email)
+def to_requester(
+    ticket: Ticket,
+    text: str,
+    buttons: Sequence[Button] = (),
+    *,
+    email: str = "",
+    quoted: tuple[str, ...] = (),
+) -> Notice:
+    return Notice(ticket.requester_email, text, buttons, email=email, quoted=quoted)
 
 
-def to_assignee(ticket: Ticket, text: str, buttons: Sequence[Button] = (), *, email: str = "") -> Notice:
-    return Notice(ticket.assignee_email, text, buttons, email=email)
+def to_assignee(
+    ticket: Ticket,
+    text: str,
+    buttons: Sequence[Button] = (),
+    *,
+    email: str = "",
+    quoted: tuple[str, ...] = (),
+) -> Notice:
+    return Notice(ticket.assignee_email, text, buttons, email=email, quoted=quoted)
 
 
-def to_both(ticket: Ticket, text: str) -> tuple[Notice, Notice]:
-    return to_requester(ticket, text), to_assignee(ticket, text)
+def to_both(ticket: Ticket, text: str, *, quoted: tuple[str, ...] = ()) -> tuple[Notice, Notice]:
+    return to_requester(ticket, text, quoted=quoted), to_assignee(ticket, text, quoted=quoted)
 
 
 def mail_subject(ticket: Ticket) -> str:

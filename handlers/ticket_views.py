@@ -7,6 +7,9 @@ of the lifecycle, so the imports go one way).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from automations.directory import DirectoryError
 from bot.messages import Button, Card, shorten
 from bot.store.models import Ticket, TicketEvent
 from handlers.context import Context
@@ -76,6 +79,15 @@ def ticket_card(ticket: Ticket, *, full: bool = False) -> Card:
     return Card(title=f"#{ticket.id} {ticket.subject}", fields=tuple(fields))
 
 
+def typed_parts(ticket: Ticket, events: Sequence[TicketEvent] = ()) -> tuple[str, ...]:
+    """What people typed that a ticket's card and lines carry verbatim (see bot.messages.Reply.quoted):
+    subject, problem, the transcript's lines, resolution, rating comment, the requester's name (a chat
+    platform's display name for someone the directory does not know), and `events`' texts."""
+    parts = [ticket.subject, ticket.problem, ticket.resolution, ticket.rating_comment, ticket.requester_name]
+    parts += ticket.transcript.splitlines() + [event.text for event in events]
+    return tuple(dict.fromkeys(part for part in parts if part.strip()))
+
+
 def technician_buttons(ticket: Ticket) -> list[Button]:
     ref = ticket.id
     if ticket.status in ("resolved", "closed"):
@@ -138,6 +150,11 @@ def event_line(event: TicketEvent) -> str:
     return f"{line}: {event.text}" if event.text else line
 
 
-def display_name(ctx: Context, email: str) -> str:
-    person = ctx.services.directory.find_by_email(email) if email else None
-    return person.name if person else email
+def display_name(ctx: Context, email: str, stored: str = "") -> str:
+    """A person's name from the directory; never fails: when the directory is down or does not know
+    them, what was stored (`stored`) or the email."""
+    try:
+        person = ctx.services.directory.find_by_email(email) if email else None
+    except DirectoryError:
+        person = None
+    return person.name if person else stored or email

@@ -8,17 +8,19 @@ person who made the change. Delivery is in `ticket_notices`; cards, lines and bu
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
+from automations.directory import DirectoryPerson
 from bot import logs
 from bot.clock import now
 from bot.messages import Button, shorten
 from bot.redact import hide_secrets
 from bot.store.models import Ticket, TicketEvent
-from handlers import conversations
+from handlers import arguments, conversations
 from handlers.context import Context
 from handlers.ticket_notices import Notice, mail_subject, notify, to_assignee, to_both, to_requester
 from handlers.ticket_views import (
@@ -29,6 +31,7 @@ from handlers.ticket_views import (
     rating_buttons,
     technician_buttons,
     ticket_card,
+    typed_parts,
 )
 
 log = structlog.get_logger(__name__)
@@ -38,9 +41,7 @@ FLAGS_CLEARED = {
     "needs_approval": "the approval it was waiting for is no longer holding it up",
 }
 SUBJECT_LENGTH = 80
-# Ticket ids are database integers (PostgreSQL's are 32-bit): a larger number names no ticket, and
-# must not reach the database, where it would fail as an overflow instead of "no such ticket".
-MAX_TICKET_ID = 2**31 - 1
+MAX_TICKET_ID = arguments.MAX_RECORD_ID  # a larger number names no ticket (see handlers.arguments)
 ROLE_UNVERIFIED = (
     "I can't reach the company directory right now, so I can't verify your technician role. "
     "Please try again in a few minutes."
@@ -51,14 +52,33 @@ class TicketError(Exception):
     """An operation that cannot be done; the message is shown to the person as it is."""
 
 
+@dataclass(frozen=True)
+class Requester:
+    """Whom a ticket is for, when that is not the speaker (a manager's approval failed: the owner's)."""
+
+    email: str
+    name: str
+    profile: DirectoryPerson | None
+    directory: str  # what the directory said: "found", "not_found", "unavailable"
+
+
 def open_ticket(
-    ctx: Context, *, problem: str, urgent: bool, category: str = "question", transcript: str = ""
+    ctx: Context,
+    *,
+    problem: str,
+    urgent: bool,
+    category: str = "question",
+    transcript: str = "",
+    requester: Requester | None = None,
 ) -> Ticket:
-    """Open a ticket for the speaker, filled in from the directory, and post it to triage.
+    """Open a ticket for the speaker (or `requester`), filled in from the directory; post it to triage.
 
     Subject, problem and transcript never keep what looks like a password: they are posted and emailed."""
     problem, transcript = hide_secrets(problem), hide_secrets(transcript)
-    profile = ctx.speaker.profile
+    who = requester or Requester(
+        ctx.speaker.email, ctx.speaker.name, ctx.speaker.profile, _directory_status(ctx)
+    )
+    profile = who.profile
     moment = now()
     ticket = Ticket(
         status="new",
@@ -66,13 +86,13 @@ def open_ticket(
         subject=_subject(problem),
         problem=problem.strip(),
         category=category,
-        requester_email=ctx.speaker.email,
-        requester_name=ctx.speaker.name,
+        requester_email=who.email,
+        requester_name=who.name,
         requester_title=profile.title if profile else "",
         requester_department=profile.department if profile else "",
         requester_location=profile.location if profile else "",
         requester_manager=(profile.manager_email or "") if profile else "",
-        requester_directory=_directory_status(ctx),
+        requester_directory=who.directory,
         transcript=transcript,
         flags=[],
         created_at=moment,
@@ -95,6 +115,7 @@ def open_ticket(
         ],
         card=ticket_card(ticket),
         ticket=ticket.id,
+        quoted=typed_parts(ticket),
     )
     # The requester made this change, but the email is their receipt with the ticket number.
     ctx.email(
@@ -109,12 +130,12 @@ def open_ticket(
 def parse_id(text: str) -> int:
     """A ticket number as typed or carried by a button ("12", "#12"); TicketError when it names none."""
     digits = text.strip().removeprefix("#")
-    if not digits.isdigit():
-        raise TicketError(f"'{shorten(text, 20)}' is not a ticket number.")
-    if len(digits) > len(str(MAX_TICKET_ID)):  # not worth converting: far out of range
+    ticket_id = arguments.record_id(digits)
+    if ticket_id is not None:
+        return ticket_id
+    if digits.isdigit():  # a number, but none of ours: too large, zero, or not ASCII digits ("²")
         raise TicketError(f"There is no ticket #{shorten(digits, 30)}.")
-    _check_id(int(digits))
-    return int(digits)
+    raise TicketError(f"'{shorten(text, 20)}' is not a ticket number.")
 
 
 def visible_ticket(ctx: Context, ticket_id: int) -> Ticket:
@@ -228,6 +249,7 @@ def unclaim(ctx: Context, ticket_id: int) -> Ticket:
         f"Ticket #{ticket.id} is back in the queue: {ticket.subject}",
         [Button(f"ticket.claim:{ticket.id}", "Claim", "primary")],
         ticket=ticket.id,
+        quoted=(ticket.subject,),
     )
     return ticket
 
@@ -254,6 +276,7 @@ def reassign(ctx: Context, ticket_id: int, to_email: str) -> Ticket:
             f"{ctx.speaker.name} assigned ticket #{ticket.id} to you: {ticket.subject}",
             technician_buttons(ticket),
             ticket_card(ticket),
+            quoted=typed_parts(ticket),
         ),
         Notice(previous, f"{ctx.speaker.name} reassigned ticket #{ticket.id} from you to {new_name}."),
         to_requester(ticket, f"{new_name} is now working on your ticket #{ticket.id}."),
@@ -286,8 +309,11 @@ def reply_to_requester(ctx: Context, ticket_id: int, text: str) -> Ticket:
             ],
             email=f"{ctx.speaker.name} wrote:\n\n{text}\n\n"
             "Answer in chat with the bot; your reply goes to the ticket.",
+            quoted=(text,),
         ),
-        to_assignee(ticket, f"{ctx.speaker.name} wrote to the requester of #{ticket.id}: {text}"),
+        to_assignee(
+            ticket, f"{ctx.speaker.name} wrote to the requester of #{ticket.id}: {text}", quoted=(text,)
+        ),
     )
     return ticket
 
@@ -315,6 +341,7 @@ def requester_message(ctx: Context, ticket_id: int, text: str) -> Ticket:
                     Button(f"ticket.resolve:{ticket.id}", "Resolve"),
                 ],
                 email=f"{ticket.requester_name} wrote:\n\n{text}",
+                quoted=(text, ticket.requester_name),
             ),
         )
     else:
@@ -322,6 +349,7 @@ def requester_message(ctx: Context, ticket_id: int, text: str) -> Ticket:
             f"{ticket.requester_name} added to ticket #{ticket.id}: {text}",
             [Button(f"ticket.claim:{ticket.id}", "Claim", "primary")],
             ticket=ticket.id,
+            quoted=(text, ticket.requester_name),
         )
     return ticket
 
@@ -332,7 +360,11 @@ def add_note(ctx: Context, ticket_id: int, text: str) -> Ticket:
     ticket = get(ctx.session, ticket_id)
     _record(ctx, ticket, "note", text)
     if ticket.assignee_email != ticket.requester_email:  # a technician's own ticket: the note stays internal
-        notify(ctx, ticket, to_assignee(ticket, f"{ctx.speaker.name} added a note to #{ticket.id}: {text}"))
+        notify(
+            ctx,
+            ticket,
+            to_assignee(ticket, f"{ctx.speaker.name} added a note to #{ticket.id}: {text}", quoted=(text,)),
+        )
     return ticket
 
 
@@ -392,8 +424,13 @@ def resolve(ctx: Context, ticket_id: int, resolution: str) -> Ticket:
             f"Ticket #{ticket.id} is resolved: {ticket.resolution}\n"
             "How did we do? Rate the help from 1 (poor) to 5 (great).",
             rating_buttons(ticket.id),
+            quoted=(ticket.resolution,),
         ),
-        to_assignee(ticket, f"{ctx.speaker.name} resolved #{ticket.id}: {ticket.resolution}"),
+        to_assignee(
+            ticket,
+            f"{ctx.speaker.name} resolved #{ticket.id}: {ticket.resolution}",
+            quoted=(ticket.resolution,),
+        ),
     )
     return ticket
 
@@ -439,13 +476,18 @@ def reopen(ctx: Context, ticket_id: int, reason: str = "") -> Ticket:
     ticket.rating, ticket.rating_comment = None, ""  # the next resolution is rated afresh; history keeps this
     _record(ctx, ticket, "reopened", reason)
     notify(
-        ctx, ticket, *to_both(ticket, f"Ticket #{ticket.id} was reopened{': ' + reason if reason else ''}.")
+        ctx,
+        ticket,
+        *to_both(
+            ticket, f"Ticket #{ticket.id} was reopened{': ' + reason if reason else ''}.", quoted=(reason,)
+        ),
     )
     if not ticket.assignee_email:
         ctx.triage(
             f"Ticket #{ticket.id} was reopened: {ticket.subject}",
             [Button(f"ticket.claim:{ticket.id}", "Claim", "primary")],
             ticket=ticket.id,
+            quoted=(ticket.subject,),
         )
     return ticket
 
@@ -472,6 +514,7 @@ def rate(ctx: Context, ticket_id: int, rating: int, comment: str = "") -> Ticket
             ticket,
             f"{ticket.requester_name} rated ticket #{ticket.id} {rating}/5"
             + (f": {comment}" if comment else "."),
+            quoted=(comment, ticket.requester_name),
         ),
     )
     return ticket
@@ -490,6 +533,7 @@ def add_rating_comment(ctx: Context, ticket_id: int, comment: str) -> Ticket:
             ticket,
             f"{ticket.requester_name} commented on their {ticket.rating}/5 rating of #{ticket.id}: "
             f"{ticket.rating_comment}",
+            quoted=(ticket.rating_comment, ticket.requester_name),
         ),
     )
     return ticket

@@ -173,10 +173,14 @@ class FieldIndex:
         units = [unit or [""] for article_units in units_per_article for unit in (article_units or [[]])]
         counts = [max(1, len(article_units)) for article_units in units_per_article]
         self.starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-        self.bm25 = bm25s.BM25(k1=K1, b=B, method="lucene")
-        self.bm25.index(units, show_progress=False)
+        self.bm25: bm25s.BM25 | None = None  # no articles (an empty folder): bm25s cannot index nothing
+        if units:
+            self.bm25 = bm25s.BM25(k1=K1, b=B, method="lucene")
+            self.bm25.index(units, show_progress=False)
 
     def unit_scores(self, terms: list[str]) -> np.ndarray:
+        if self.bm25 is None:
+            return np.zeros(0, dtype=np.float32)
         ids = self.bm25.get_tokens_ids(terms)
         if not ids:
             return np.zeros(int(self.bm25.scores["num_docs"]), dtype=np.float32)

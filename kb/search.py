@@ -158,7 +158,7 @@ class KnowledgeBase:
         questions = [_question_texts(a, ()) for a in chosen]
         lexical = LexicalIndex.build(questions, [a.body for a in chosen], passage_texts)
         index = None
-        if semantic_wanted(semantic):
+        if chosen and semantic_wanted(semantic):  # no articles: nothing to embed, and lexical scores none
             encoder = semantic_extra.Encoder.shared()
             index = semantic_extra.SemanticIndex.build(
                 encoder, questions, [a.title for a in chosen], passage_texts

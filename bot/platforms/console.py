@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 from bot.messages import Button, Inbound, Person, Reply
+from bot.textsafety import printable
 
 CONSOLE_HELP = """Console commands:
   /as EMAIL     speak as someone else (a technician, a manager, another employee)
@@ -219,12 +220,12 @@ class ConsoleChat:
             lines.append(
                 f"  (on Slack or Teams this message is deleted after {reply.delete_after // 60} min)"
             )
-        return "\n".join(lines)
+        return printable("\n".join(lines))  # people's words in it must not drive the terminal
 
     def _prompt(self) -> None:
         self.err.write(f"{self.speaker}> ")
         self.err.flush()
 
     def _error(self, message: str) -> None:
-        self.err.write(f"error: {message}\n")
+        self.err.write(f"error: {printable(message)}\n")
         self.err.flush()

@@ -8,12 +8,16 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+SUPPORTED = "use sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:5432/NAME"
 
 
 class DatabaseError(Exception):
@@ -25,24 +29,53 @@ def make_engine(url: str) -> Engine:
         parsed = make_url(url)
     except ArgumentError as error:
         raise DatabaseError(f"FRONTDESK_DATABASE_URL is not a database URL: {error}") from None
-    if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": 15})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-        url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
-    return create_engine(url, pool_pre_ping=True, connect_args=_connect_timeout(parsed.get_backend_name()))
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        raise DatabaseError(f"FRONTDESK_DATABASE_URL: {parsed.drivername}:// is not supported; {SUPPORTED}")
+    try:
+        if backend == "sqlite":
+            return _sqlite_engine(url)
+        if parsed.drivername == "postgresql":
+            url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
+        return create_engine(url, pool_pre_ping=True, connect_args=_connect_timeout(backend))
+    except (NoSuchModuleError, ImportError):  # a driver that is not installed, or no such driver
+        raise DatabaseError(
+            f"FRONTDESK_DATABASE_URL: the {parsed.drivername}:// driver is not available; {SUPPORTED}"
+        ) from None
 
 
 def _connect_timeout(backend: str) -> dict[str, object]:
     return {"connect_timeout": 5} if backend == "postgresql" else {}
 
 
-def _sqlite_pragmas(dbapi_connection: object, _: object) -> None:
+def _sqlite_engine(url: str) -> Engine:
+    """SQLite with real transactions (SQLAlchemy's documented pysqlite recipe).
+
+    Left to itself, pysqlite begins a transaction only before a write and never before a SAVEPOINT, so a
+    SAVEPOINT opened first became the outermost transaction and its RELEASE committed it on its own (an
+    event id was kept while its handling rolled back), and reads ran outside any transaction. Here the
+    driver's own transaction handling is off and SQLAlchemy emits BEGIN itself: everything between begin
+    and commit is one transaction, as on PostgreSQL, DDL included (Alembic's migrations roll back whole).
+    BEGIN IMMEDIATE takes the write lock at the start: every event writes, and a transaction that read
+    under a shared lock and then tried to write could be refused at once ("database is locked") instead
+    of waiting its turn under busy_timeout.
+    """
+    engine = create_engine(url, connect_args={"timeout": 15})
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: object, _: object) -> None:
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]  # SQLAlchemy emits BEGIN itself
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -122,12 +122,12 @@ def _reset(ctx: Context, request: ResetRequest, owner: DirectoryPerson) -> None:
     directory = ctx.services.directory
     policy = directory.password_policy()
     avoid = (owner.username, *owner.name.split())  # AD refuses passwords containing the account's names
-    password = _temporary_password(policy, avoid)
+    password = _temporary_password(ctx, policy, avoid)
     try:
         try:
             directory.reset_password(owner, password, must_change=True)
         except PolicyViolation:  # once more: a rare clash with a rule we cannot read (history, dictionary)
-            password = _temporary_password(policy, avoid)
+            password = _temporary_password(ctx, policy, avoid)
             directory.reset_password(owner, password, must_change=True)
     except PartiallyApplied as partial:
         _reset_partly(ctx, request, owner, password, partial)
@@ -166,9 +166,10 @@ def _unlock(ctx: Context, request: ResetRequest, owner: DirectoryPerson) -> None
     _notify_owner(ctx, owner, "Your account was unlocked")
 
 
-def _temporary_password(policy: PasswordPolicy, avoid: tuple[str, ...]) -> str:
+def _temporary_password(ctx: Context, policy: PasswordPolicy, avoid: tuple[str, ...]) -> str:
     password = generate_temporary_password(policy, avoid=avoid)
-    register_secret(password)  # redacted from every log line from now on
+    # Redacted from every log line while it can still be on a screen, then forgotten.
+    register_secret(password, ttl_seconds=ctx.settings.secret_ttl)
     return password
 
 
@@ -204,7 +205,13 @@ def _failed(
     ctx: Context, request: ResetRequest, error: DirectoryError, owner: DirectoryPerson | None
 ) -> None:
     close(ctx, request, "failed", "failed", type(error).__name__, reason=error.reason)
-    ticket = ticket_for(ctx, request, f"automation failed: {error.reason}", owner)
+    ticket = ticket_for(
+        ctx,
+        request,
+        f"automation failed: {error.reason}",
+        owner,
+        directory_down=isinstance(error, DirectoryUnavailable),
+    )
     request.ticket_id = ticket
     if isinstance(error, DirectoryUnavailable):  # a write may have been under way: claim nothing
         lead = f"I couldn't reach the company directory to finish the {noun(request.kind)}."

@@ -20,12 +20,12 @@ from automations.directory import DirectoryPerson
 from bot.clock import now
 from bot.messages import Button, Card
 from bot.store.models import ResetRequest
-from handlers import audit, conversations, tickets
+from handlers import arguments, audit, conversations, tickets
 from handlers.account.act import verified
 from handlers.account.handover import hand_over
 from handlers.account.records import FLOW, audit_step, find_request, noun, transition, transition_in
 from handlers.context import Context, State
-from handlers.registry import action, in_flow, on_end
+from handlers.registry import STALE, action, in_flow, on_cancel_text, on_end
 
 
 def ask_manager(
@@ -80,7 +80,7 @@ def ask_manager(
     ctx.reply(
         f"{lead}{_name(ctx, manager)}, to confirm. I'll continue as soon as they approve "
         f"(the request is valid for {minutes} minutes).",
-        [Button("account.cancel", "Cancel")],
+        [Button(f"account.cancel:{request.correlation_id}", "Cancel")],
     )
 
 
@@ -96,7 +96,7 @@ def on_deny(ctx: Context, correlation: str) -> None:
 
 def _decide(ctx: Context, correlation: str, *, approve: bool) -> None:
     """Checked at click time, by the clicker's identity: only the named approver, never the requester."""
-    request = find_request(ctx, correlation)
+    request = find_request(ctx, arguments.token(correlation) or "")
     decision = "approve" if approve else "deny"
     if request is None or request.method != "manager_approval":
         ctx.reply("I can't find that request.")
@@ -119,19 +119,24 @@ def _decide(ctx: Context, correlation: str, *, approve: bool) -> None:
             "Ask me again if you still need help.",
         )
         return
-    _release_requester(ctx, request.person_email)
+    # Lock order, the same in every path: the request's row first (its conditional UPDATE decides who
+    # wins against a cancel), the requester's conversation after. Opposite orders deadlocked.
     if approve:
         if verified(ctx, request, result="approved"):
+            _release_requester(ctx, request.person_email)
             ctx.reply("Approved — thank you.")
         return
-    if transition(ctx, request, "denied", "pending"):
-        audit_step(ctx, request, "denied", "denied")
-        ctx.reply("Denied. Nothing was changed.")
-        ctx.send(
-            request.person_email,
-            f"{ctx.speaker.name} did not approve the request, so nothing was changed. "
-            f"If you need help, contact {ctx.settings.helpdesk_contact}.",
-        )
+    if not transition(ctx, request, "denied", "pending"):
+        ctx.reply(f"This request was already handled ({request.status}).")
+        return
+    _release_requester(ctx, request.person_email)
+    audit_step(ctx, request, "denied", "denied")
+    ctx.reply("Denied. Nothing was changed.")
+    ctx.send(
+        request.person_email,
+        f"{ctx.speaker.name} did not approve the request, so nothing was changed. "
+        f"If you need help, contact {ctx.settings.helpdesk_contact}.",
+    )
 
 
 def _release_requester(ctx: Context, email: str) -> None:
@@ -195,14 +200,48 @@ def remind_of_wait(ctx: Context) -> None:
 
 
 @action("account.cancel")
-def on_cancel(ctx: Context, _: str) -> None:
-    if not in_flow(ctx, FLOW):
+def on_cancel(ctx: Context, correlation: str) -> None:
+    """The Cancel button; it names its request, so a press that comes after the approval is answered
+    with what happened rather than as a stale button."""
+    if correlation and ctx.state.flow != FLOW:
+        request = find_request(ctx, arguments.token(correlation) or "")
+        if request is None or request.person_email != ctx.speaker.email:
+            ctx.reply(STALE)
+        else:
+            cancel_request(ctx, request)
         return
-    request = find_request(ctx, ctx.state.data.get("correlation", ""))
-    if request is not None and transition(ctx, request, "cancelled", "pending"):
-        audit_step(ctx, request, "cancelled", "cancelled")
-    ctx.state.end()
-    ctx.reply("Cancelled; nothing was changed.")
+    if in_flow(ctx, FLOW):
+        cancel_request(ctx, find_request(ctx, ctx.state.data.get("correlation", "")))
+
+
+@on_cancel_text(FLOW)
+def on_cancel_typed(ctx: Context) -> None:
+    """ "cancel" typed in the flow does what the Cancel button does, and says what really happened."""
+    cancel_request(ctx, find_request(ctx, ctx.state.data.get("correlation", "")))
+
+
+def cancel_request(ctx: Context, request: ResetRequest | None) -> None:
+    """Cancel the pending request — or, when an approval got there first, say that it goes ahead.
+
+    The conditional UPDATE on the request decides the race, and it comes before the conversation is
+    saved (the engine saves it last), the same lock order as an approval."""
+    if ctx.state.flow == FLOW:
+        ctx.state.end()
+    if request is None or transition(ctx, request, "cancelled", "pending"):
+        if request is not None:
+            audit_step(ctx, request, "cancelled", "cancelled")
+        ctx.reply("Cancelled; nothing was changed.")
+        return
+    ctx.reply(_too_late_to_cancel(request))
+
+
+def _too_late_to_cancel(request: ResetRequest) -> str:
+    what = noun(request.kind)
+    if request.status in ("verified", "executing", "done", "partial"):
+        return f"Too late to stop it: the {what} was already approved, so it is going ahead."
+    if request.status == "denied":
+        return f"Your manager had already declined the {what}; there is nothing to stop."
+    return f"That {what} request was already {request.status}; there is nothing to stop."
 
 
 @on_end(FLOW)

@@ -35,7 +35,15 @@ def hand_over(
         ctx.reply(REFUSAL.format(verb=verb(request.kind), ticket=ticket), ticket=ticket)
 
 
-def ticket_for(ctx: Context, request: ResetRequest, reason: str, owner: DirectoryPerson | None) -> int:
+def ticket_for(
+    ctx: Context,
+    request: ResetRequest,
+    reason: str,
+    owner: DirectoryPerson | None,
+    *,
+    directory_down: bool = False,
+) -> int:
+    """A ticket for the account's owner — whoever is speaking (the approving manager, too)."""
     what = noun(request.kind)
     problem = f"{what.capitalize()} for {request.person_email} could not be done by the bot."
     # Intent only, never the person's words: they may contain a password.
@@ -43,16 +51,23 @@ def ticket_for(ctx: Context, request: ResetRequest, reason: str, owner: Director
     if ctx.speaker.email != request.person_email:  # a manager approved: the ticket is still the owner's
         transcript += f" (Approved by {ctx.speaker.email}.)"
     ticket = tickets.open_ticket(
-        ctx, problem=problem, urgent=True, category=request.kind, transcript=transcript
+        ctx,
+        problem=problem,
+        urgent=True,
+        category=request.kind,
+        transcript=transcript,
+        requester=_owner(ctx, request, owner, directory_down),
     )
-    if ticket.requester_email != request.person_email:
-        _reassign_requester(ticket, request.person_email, owner)
     return ticket.id
 
 
-def _reassign_requester(ticket: tickets.Ticket, email: str, owner: DirectoryPerson | None) -> None:
-    ticket.requester_email, ticket.requester_name = email, owner.name if owner else email
-    ticket.requester_title = owner.title if owner else ""
-    ticket.requester_department = owner.department if owner else ""
-    ticket.requester_location = owner.location if owner else ""
-    ticket.requester_manager = (owner.manager_email or "") if owner else ""
+def _owner(
+    ctx: Context, request: ResetRequest, owner: DirectoryPerson | None, directory_down: bool
+) -> tickets.Requester | None:
+    """The owner as the ticket's requester; None when the owner is speaking (the usual ticket)."""
+    if ctx.speaker.email == request.person_email:
+        return None
+    status = "found" if owner else "unavailable" if directory_down else "not_found"
+    return tickets.Requester(
+        request.person_email, owner.name if owner else request.person_email, owner, status
+    )

@@ -9,7 +9,9 @@ import hashlib
 import hmac
 import io
 import re
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +23,7 @@ from automations.demo_directory import DemoDirectory
 from automations.directory import DirectoryUnavailable, PartiallyApplied
 from bot import logs
 from bot.messages import Reply
-from bot.store.models import AuditRecord, Base, ProcessedEvent, ResetRequest, ServerKey, Ticket
+from bot.store.models import AuditRecord, Base, ResetRequest, ServerKey, Ticket
 from handlers import account, registry
 from tests.conftest import DIRECTORY, Harness, build_bot
 from tests.servers.smtp import Mailbox
@@ -305,9 +307,12 @@ def test_the_directory_is_written_only_after_the_event_has_committed(sqlite_url:
 
     class Observing(Wrapped):
         def reset_password(self, person, new_password, *, must_change=True):
-            with h.bot.sessions() as s:  # another connection: sees only what is committed
-                status = s.scalar(select(ResetRequest.status))
-                seen.append((str(status), s.get(ProcessedEvent, "evt-approve") is not None))
+            # Another connection, reading only (the bot's own sessions begin by taking the write lock,
+            # which this writing transaction holds): it sees only what is committed.
+            with closing(sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))) as reader:
+                (status,) = reader.execute("SELECT status FROM reset_requests").fetchone()
+                event_id = reader.execute("SELECT 1 FROM processed_events WHERE event_id = 'evt-approve'")
+                seen.append((str(status), event_id.fetchone() is not None))
             self.inner.reset_password(person, new_password, must_change=must_change)
 
     h, _ = wrapped_bot(sqlite_url, Observing, reset_verification="manager_approval")
@@ -393,11 +398,22 @@ def test_a_request_left_executing_is_reported_never_rerun(sqlite_url: str, froze
 def test_cancel_then_approval_does_nothing(sqlite_url: str) -> None:
     h = manager_bot(sqlite_url)
     approve = h.button(h.say(ADA, "I forgot my password"), "Approve")
-    assert "dropped" in h.say(ADA, "cancel")[0].text
+    assert h.say(ADA, "cancel")[0].text == "Cancelled; nothing was changed."  # as the Cancel button says
     assert "already handled (cancelled)" in h.press(GRACE, approve)[0].text
     assert directory_account(h.bot, ADA).resets == 0
     cancelled = [a for a in audit_rows(h) if a.action == "reset.cancelled"]
-    assert [(a.result, a.actor, a.target) for a in cancelled] == [("abandoned", ADA, ADA)]
+    assert [(a.result, a.actor, a.target) for a in cancelled] == [("cancelled", ADA, ADA)]
+
+
+def test_cancel_pressed_after_the_approval_says_the_reset_goes_ahead(sqlite_url: str) -> None:
+    h = manager_bot(sqlite_url)
+    asked = h.say(ADA, "I forgot my password")
+    cancel = h.button(Harness.to(asked, ADA), "Cancel")
+    assert secret_of(h.press(GRACE, h.button(asked, "Approve")), ADA)
+    late = h.press(ADA, cancel)
+    assert [r.text for r in late] == [
+        "Too late to stop it: the password reset was already approved, so it is going ahead."
+    ]
 
 
 @registry.action("test.other_flow")
@@ -734,3 +750,13 @@ def test_audit_refuses_details_that_could_carry_a_secret_or_typed_words(sqlite_u
         audit.record(
             s, actor=ADA, action="reset.refused", target=ADA, result="x", correlation_id="c", **{key: "v"}
         )
+
+
+def test_the_delivered_password_is_scrubbed_for_its_ttl_then_forgotten(sqlite_url: str, frozen_clock) -> None:
+    start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    frozen_clock(start)
+    bot, _ = build_bot(sqlite_url, reset_verification="chat_identity", secret_ttl=300)
+    secret = secret_of(Harness(bot).say(ADA, "I forgot my password"), ADA)
+    assert secret and logs.redact_text(secret) == logs.REDACTED
+    frozen_clock(start + timedelta(seconds=300) + logs.SECRET_MARGIN + timedelta(seconds=1))
+    assert secret not in logs.live_secrets()

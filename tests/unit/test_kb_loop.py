@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.knowledge import KnowledgeService, learned_questions
 from bot.store.models import KbArticle, KbExample, KbQuestion, KbVote, Ticket
 from handlers import insights
 from tests import fakes
 from tests.conftest import Harness, build_bot
+from tests.kb.helpers import article
 
 ADA, BOB, TESS = "ada@example.com", "bob@example.com", "tess@example.com"
 WEEK_AGO = datetime(2026, 11, 16, tzinfo=UTC)
@@ -244,3 +245,23 @@ def test_publishing_needs_a_resolution(harness: Harness) -> None:
     assert "no resolution yet" in harness.press(TESS, "kb.draft:1")[0].text
     with harness.bot.sessions() as s:
         assert s.scalars(select(KbQuestion)).all() == []
+
+
+def test_all_articles_deleted_at_run_time_gets_no_articles_yet_not_a_bot_error(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "vpn.md").write_text(article("vpn", "Connect to the VPN"), encoding="utf-8")
+    service = KnowledgeService(folder, semantic=False, recheck_seconds=0)
+    bot, services = build_bot(sqlite_url)
+    services.knowledge = service.for_session
+    h = Harness(bot)
+    assert "Connect to the VPN" in h.say(ADA, "connect to the vpn")[0].text
+    (folder / "vpn.md").unlink()
+    replies = h.say(ADA, "connect to the vpn")
+    assert [r.to for r in replies] == [ADA]
+    assert "I don't have any articles yet" in replies[0].text
+    assert "Open a ticket" in [b.label for b in replies[0].buttons]
+    with bot.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Ticket)) == 0

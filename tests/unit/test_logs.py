@@ -63,3 +63,17 @@ def test_model_loading_chatter_is_silenced() -> None:
     text = stream.getvalue()
     assert "Load pretrained" not in text
     assert "model card missing" in text and "event_handled" in text
+
+
+def test_a_temporary_password_is_forgotten_by_the_scrubber_after_its_ttl(frozen_clock) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    frozen_clock(start)
+    logs.register_secret("Tmp-Pass-9x7", ttl_seconds=600)
+    assert logs.redact_text("pw Tmp-Pass-9x7") == f"pw {logs.REDACTED}"
+    frozen_clock(start + timedelta(seconds=600) + logs.SECRET_MARGIN - timedelta(seconds=1))
+    assert logs.redact_text("pw Tmp-Pass-9x7") == f"pw {logs.REDACTED}"  # still on screen somewhere
+    frozen_clock(start + timedelta(seconds=600) + logs.SECRET_MARGIN + timedelta(seconds=1))
+    assert logs.redact_text("pw Tmp-Pass-9x7") == "pw Tmp-Pass-9x7"
+    assert "Tmp-Pass-9x7" not in logs.live_secrets()  # not kept in memory either
