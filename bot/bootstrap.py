@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import structlog
@@ -23,12 +24,24 @@ from bot.knowledge import KnowledgeService, kb_folder
 from bot.mail import Mailer
 from bot.settings import Settings, SettingsError, unknown_variables
 from bot.store import db
+from handlers import account, manager, new_ticket, publish, question, requester, technician
 from handlers.context import KnowledgeSearch, Services
+from handlers.registry import Registry
 
 if TYPE_CHECKING:
     from bot.scheduling import BackgroundWork
 
 log = structlog.get_logger(__name__)
+# The modules (and packages) whose buttons and flows the bot answers.
+HANDLER_MODULES: tuple[ModuleType, ...] = (
+    account,
+    manager,
+    new_ticket,
+    publish,
+    question,
+    requester,
+    technician,
+)
 _LDAP_VARIABLES = {
     "url": "FRONTDESK_LDAP_URL",
     "bind_dn": "FRONTDESK_LDAP_BIND_DN",
@@ -113,10 +126,11 @@ def build_app(
     directory: Directory | None = None,
     knowledge: Callable[[Session], KnowledgeSearch] | None = None,
     classify: Callable[[str], tuple[str | None, float]] | None = None,
+    handler_modules: Sequence[ModuleType] = (),
 ) -> App:
     """The whole bot. `chat` are the platforms this process delivers to (the console, Slack, Teams; a
     recorder in tests); email is added when SMTP is configured. `directory`, `knowledge` and `classify`
-    replace the configured ones (tests)."""
+    replace the configured ones, and `handler_modules` add buttons and flows (tests)."""
     engine = db.make_engine(settings.database_url)
     if settings.auto_migrate if migrate is None else migrate:
         db.upgrade(engine)
@@ -131,6 +145,7 @@ def build_app(
         directory=directory or build_directory(settings),
         knowledge=knowledge,
         classify=classify or build_classifier(settings),
+        registry=Registry.collect([*HANDLER_MODULES, *handler_modules]),
     )
     _warn_about_settings(services)
     mailer = Mailer(settings)

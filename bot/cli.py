@@ -203,9 +203,9 @@ def stats(days: int, as_json: bool) -> None:
     """Knowledge-base figures (honest deflection), knowledge gaps and weak articles."""
     from datetime import timedelta
 
+    from bot import insights
     from bot.bootstrap import build_app
     from bot.clock import now
-    from handlers import insights
 
     app = build_app(_read_settings())
     since, until = now() - timedelta(days=days), now()

@@ -32,7 +32,7 @@ from bot.delivery.service import Batch, Delivery, UndeliveredSecret
 from bot.mail import Mailer
 from bot.messages import Effect, Inbound, Outbox, Person, Reply
 from bot.store.models import ProcessedEvent
-from handlers import conversations, people, registry, router, tickets, undelivered
+from handlers import conversations, people, router, tickets, undelivered
 from handlers.context import SYSTEM, Context, Services, Speaker, State
 
 log = structlog.get_logger(__name__)
@@ -151,7 +151,7 @@ class Bot:
     def _finish(ctx: Context) -> None:
         """Tidy the flows the person left (cancel, another flow, timeout), then save where they are now."""
         for flow, data in ctx.state.ended:
-            hook = registry.end_handler(flow)
+            hook = ctx.services.registry.end_handler(flow)
             if hook is not None:
                 hook(ctx, data)
         ctx.state.ended.clear()

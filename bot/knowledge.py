@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.insights import demotions, taken_back_questions
 from bot.store.models import KbArticle, KbExample, Ticket
-from handlers.insights import demotions, taken_back_questions
 from kb.articles import Article
 from kb.index import manifest, open_folder
 from kb.search import KnowledgeBase

@@ -17,6 +17,7 @@ from bot.messages import Button, Card, Effect, Inbound, Outbox, Reply
 
 if TYPE_CHECKING:
     from bot.settings import Settings
+    from handlers.registry import Registry
 
 
 class KnowledgeSearch(Protocol):
@@ -37,6 +38,7 @@ class Services:
     directory: Directory
     knowledge: Callable[[Session], KnowledgeSearch]  # the KB, with what the database adds to it
     classify: Callable[[str], tuple[str | None, float]]
+    registry: Registry  # which handler answers which button and flow (built by bot/bootstrap.py)
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -6,9 +6,10 @@ from the directory and the conversation.
 
 from __future__ import annotations
 
+from bot import insights
 from bot.messages import Button
 from bot.redact import hide_secrets
-from handlers import conversations, insights, ticket_views, tickets
+from handlers import conversations, ticket_views, tickets
 from handlers.context import Context
 from handlers.registry import action, flow, in_flow
 

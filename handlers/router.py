@@ -13,12 +13,9 @@ import re
 from collections.abc import Callable
 
 from bot import logs
-from handlers import account, conversations, manager, new_ticket, publish, question, requester, technician
+from handlers import account, conversations, manager, new_ticket, question, requester, technician
 from handlers.context import Context
-from handlers.registry import action_handler, cancel_handler, flow_handler
 from kb.intent.guards import is_safety_hazard
-
-_REGISTERED = (publish,)  # modules that only register buttons and flows
 
 IntentHandler = Callable[[Context, str], None]
 # Intents with a flow of their own; the others are handled below.
@@ -92,7 +89,7 @@ def _pressed_label(ctx: Context) -> str:
 
 def _press(ctx: Context, button_id: str) -> None:
     name, _, argument = button_id.partition(":")
-    handler = action_handler(name)
+    handler = ctx.services.registry.action_handler(name)
     if handler is None:
         ctx.reply("I don't know that button; it may be from an older version of me. What do you need?")
         return
@@ -102,7 +99,7 @@ def _press(ctx: Context, button_id: str) -> None:
 def _message(ctx: Context, text: str) -> None:
     lowered = text.lower().rstrip(".!")
     if lowered in _CANCEL:
-        flow_cancel = cancel_handler(ctx.state.flow) if ctx.state.flow else None
+        flow_cancel = ctx.services.registry.cancel_handler(ctx.state.flow) if ctx.state.flow else None
         if flow_cancel is not None:  # the flow says what cancelling it did
             flow_cancel(ctx)
             ctx.state.thread_ticket_id = None
@@ -128,7 +125,7 @@ def _message(ctx: Context, text: str) -> None:
         _route(ctx, text)
         account.approval.remind_of_wait(ctx)
         return
-    in_flow = flow_handler(ctx.state.flow) if ctx.state.flow else None
+    in_flow = ctx.services.registry.flow_handler(ctx.state.flow) if ctx.state.flow else None
     if in_flow is not None:
         in_flow(ctx, text)
         return

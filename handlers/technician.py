@@ -14,9 +14,10 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from bot import insights
 from bot.clock import now
 from bot.messages import Button
-from handlers import arguments, insights, people, ticket_views, tickets
+from handlers import arguments, people, ticket_views, tickets
 from handlers.context import Context
 from handlers.registry import action, flow, in_flow
 

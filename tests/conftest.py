@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -181,7 +182,15 @@ def build_app_for_tests(
         directory=directory or DemoDirectory.from_document(DIRECTORY),
         knowledge=lambda _session: kb,
         classify=classify or fakes.classify,
+        handler_modules=_test_handler_modules(),
     )
+
+
+def _test_handler_modules() -> list[Any]:
+    """Test modules that declare buttons or flows of their own (`@registry.action("test.…")`)."""
+    from handlers.registry import ROUTES
+
+    return [m for name, m in list(sys.modules.items()) if name.startswith("tests.") and hasattr(m, ROUTES)]
 
 
 @pytest.fixture

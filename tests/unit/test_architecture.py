@@ -47,3 +47,53 @@ def test_automations_know_nothing_of_chat_or_conversations() -> None:
         if bad:
             offenders.append(f"{path.relative_to(ROOT)}: {sorted(bad)}")
     assert offenders == []
+
+
+# One-way layering: platforms → engine (bot.engine, bot.bootstrap, bot.delivery, bot.scheduling) → handlers
+# → messages / store / automations / kb. Nothing below imports what is above it.
+ABOVE_HANDLERS = (
+    "bot.engine",
+    "bot.bootstrap",
+    "bot.platforms",
+    "bot.delivery",
+    "bot.scheduling",
+    "bot.cli",
+    "bot.cli_support",
+    "bot.cli_delivery",
+    "bot.knowledge",
+)
+BELOW_HANDLERS = ("bot/messages.py", "bot/store", "bot/insights.py", "bot/redact.py", "bot/textsafety.py")
+
+
+def _imports_any(path: Path, prefixes: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in imported_modules(path) if any(m == p or m.startswith(p + ".") for p in prefixes))
+
+
+def test_handlers_never_import_the_engine_platforms_or_delivery() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)}: {bad}"
+        for path in (ROOT / "handlers").rglob("*.py")
+        if (bad := _imports_any(path, ABOVE_HANDLERS))
+    ]
+    assert offenders == []
+
+
+def test_what_handlers_build_on_never_imports_handlers_or_the_engine() -> None:
+    paths = [ROOT / "kb", ROOT / "automations", *(ROOT / p for p in BELOW_HANDLERS)]
+    files = [f for p in paths for f in (p.rglob("*.py") if p.is_dir() else [p]) if f.exists()]
+    offenders = [
+        f"{path.relative_to(ROOT)}: {bad}"
+        for path in files
+        if (bad := _imports_any(path, ("handlers", *ABOVE_HANDLERS)))
+    ]
+    assert files and offenders == []
+
+
+def test_delivery_and_scheduling_know_no_handler_but_the_jobs() -> None:
+    """The outbox and its dispatcher deliver whatever they are given; only the scheduler names the jobs."""
+    offenders = [
+        f"{path.relative_to(ROOT)}: {bad}"
+        for path in (ROOT / "bot" / "delivery").rglob("*.py")
+        if (bad := _imports_any(path, ("handlers", "bot.engine", "bot.bootstrap", "bot.platforms")))
+    ]
+    assert offenders == []

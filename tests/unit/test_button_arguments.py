@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from bot.messages import Reply
 from bot.store.models import KbArticle, Ticket, TicketEvent
-from handlers import arguments, registry
+from handlers import arguments
 from tests.conftest import Harness, build_bot
 
 ADA, BOB, TESS, GRACE = "ada@example.com", "bob@example.com", "tess@example.com", "grace@example.com"
@@ -113,7 +113,7 @@ def test_every_button_with_any_argument_as_any_role_fails_safe(tmp_path: Path) -
     with_a_ticket(h)  # #1, new
     with_a_ticket(h)  # #2, resolved: rate, reopen and publish buttons have something to act on
     h.say(TESS, "resolve 2 Replaced the keyboard")
-    names = sorted(registry.action_names())
+    names = sorted(bot.services.registry.action_names())
     assert {"ticket.claim", "ticket.reopen", "kb.unhelpful", "account.approve"} <= set(names)
 
     @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

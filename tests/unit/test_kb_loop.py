@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot import insights
 from bot.knowledge import KnowledgeService, learned_questions
 from bot.store.models import KbArticle, KbExample, KbQuestion, KbVote, Ticket
-from handlers import insights
 from tests import fakes
 from tests.conftest import Harness, build_bot
 from tests.kb.helpers import article

@@ -13,14 +13,20 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.redact import hide_secrets
 from bot.store.models import KbExample, KbQuestion, KbVote, Ticket
-from handlers.context import KnowledgeSearch
+
+
+class KnowledgeSearch(Protocol):
+    """The knowledge base as these figures use it (kb.search.KnowledgeBase satisfies it)."""
+
+    def search(self, query: str, k: int = 5) -> Any: ...
+
 
 TAKE_BACK_WINDOW = timedelta(days=3)
 # An article needs this many "not helpful" votes, outnumbering "helpful" ones, before it is demoted.
