@@ -13,14 +13,15 @@ being marked is the one case that can repeat it.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import exists, select, update
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot import logs
 from bot.clock import now
@@ -33,6 +34,7 @@ from bot.store.models import OutboxMessage
 log = structlog.get_logger(__name__)
 UNFINISHED = ("pending", "sending")
 BACKOFF_CAP_SECONDS = 900.0
+BATCH = 100  # rows claimed, sent and recorded together
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,24 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class _Outcome:
+    item: _Claimed
+    ref: MessageRef | None = None
+    error: str = ""
+    permanent: bool = False
+    tried: bool = True
+
+
+def _reason(error: Exception) -> str:
+    reason = error.reason if isinstance(error, DeliveryError) else f"{type(error).__name__}: {error}"
+    return logs.redact_text(reason) or type(error).__name__
+
+
+def _permanent(error: Exception) -> bool:
+    return isinstance(error, DeliveryError) and error.permanent
+
+
+@dataclass(frozen=True)
 class _Claimed:
     id: int
     kind: str
@@ -56,6 +76,10 @@ class _Claimed:
     address: dict[str, Any]
     payload: dict[str, Any]
     ref: MessageRef | None  # for update/delete: the message acted on
+
+    @classmethod
+    def of(cls, row: OutboxMessage, ref: MessageRef | None) -> _Claimed:
+        return cls(row.id, row.kind, row.platform, row.recipient, dict(row.address), dict(row.payload), ref)
 
 
 class Dispatcher:
@@ -74,43 +98,54 @@ class Dispatcher:
         self.routes = routes
         self.triage = "#" + triage_channel
         self.on_dead: list[Any] = []  # callbacks(row id) for tests and the operators' log
+        self._lapsed_at = -1e9
 
     # --- entry points -----------------------------------------------------------------------------------
 
     def deliver_now(self, row_ids: Iterable[int]) -> int:
         """Deliver these rows at once, in order (the console after each line); returns how many went."""
-        return sum(self._attempt(row_id) for row_id in row_ids)
+        ids = list(row_ids)
+        delivered = 0
+        while ids:
+            went, tried = self._pass(ids)
+            delivered += went
+            ids = [i for i in ids if i not in tried]
+            if not tried:
+                break  # what is left waits for an earlier message or a retry: the sweeps take it
+        return delivered
 
-    def run_due(self, limit: int = 500) -> int:
+    def run_due(self, limit: int = 1000) -> int:
         """One sweep: lapse stale claims, then deliver every due row this process has a deliverer for."""
         self._lapse_stale_claims()
         delivered = 0
-        for _ in range(limit):  # each pass frees the next row of every recipient
-            ids = self._due_ids(limit)
-            if not ids:
-                break
-            went = sum(self._attempt(row_id) for row_id in ids)
+        for _ in range(limit // 10 + 1):  # bounded: each pass takes up to a batch of 100
+            went, tried = self._pass(None)
             delivered += went
-            if not went:
-                break
+            if len(tried) < BATCH or delivered >= limit:
+                break  # a short batch: nothing else was due
         return delivered
 
-    # --- one row ----------------------------------------------------------------------------------------
+    # --- one pass: claim a batch, send it, record it ------------------------------------------------------
 
-    def _attempt(self, row_id: int) -> bool:
-        claimed = self._claim(row_id)
-        if claimed is None:
-            return False
-        deliverer = self.deliverers[claimed.platform]
-        try:
-            ref = self._send(deliverer, claimed)
-        except Exception as error:  # any failure of a platform is a failed attempt, never a crash
-            reason = error.reason if isinstance(error, DeliveryError) else f"{type(error).__name__}: {error}"
-            permanent = isinstance(error, DeliveryError) and error.permanent
-            self._failed(claimed, logs.redact_text(reason), permanent=permanent)
-            return False
-        self._delivered(claimed, ref)
-        return True
+    def _pass(self, ids: list[int] | None) -> tuple[int, set[int]]:
+        """(delivered, rows claimed). Two short transactions for the whole batch, the sending between."""
+        claimed = self._claim(ids)
+        failed_recipients: set[tuple[str, str]] = set()
+        outcomes: list[_Outcome] = []
+        for item in claimed:
+            key = (item.platform, item.recipient)
+            if key in failed_recipients and item.kind != "delete":
+                outcomes.append(_Outcome(item, tried=False))  # an earlier one to them just failed
+                continue
+            try:
+                ref = self._send(self.deliverers[item.platform], item)
+            except Exception as error:  # any failure of a platform is a failed attempt, never a crash
+                outcomes.append(_Outcome(item, error=_reason(error), permanent=_permanent(error)))
+                failed_recipients.add(key)
+                continue
+            outcomes.append(_Outcome(item, ref=ref))
+        self._record(outcomes)
+        return sum(1 for o in outcomes if o.tried and not o.error), {item.id for item in claimed}
 
     @staticmethod
     def _send(deliverer: Deliverer, claimed: _Claimed) -> MessageRef | None:
@@ -124,68 +159,72 @@ class Dispatcher:
         # An update whose original never reached anyone is simply sent as a new message.
         return deliverer.send(claimed.address, payload)
 
-    def _claim(self, row_id: int) -> _Claimed | None:
+    def _claim(self, ids: list[int] | None, size: int = 0) -> list[_Claimed]:
+        """Take the due rows that are next in line for their recipient (`FOR UPDATE SKIP LOCKED` on
+        PostgreSQL; SQLite's BEGIN IMMEDIATE serialises claims), oldest first."""
         moment = now()
         with self.sessions.begin() as session:
-            row = session.scalar(
-                select(OutboxMessage).where(OutboxMessage.id == row_id).with_for_update(skip_locked=True)
+            statement = select(OutboxMessage).where(
+                OutboxMessage.status == "pending",
+                OutboxMessage.next_attempt_at <= moment,
+                OutboxMessage.platform.in_(self.deliverers),
             )
-            if row is None or row.status != "pending" or row.next_attempt_at > moment:
-                return None
-            if row.platform not in self.deliverers or _blocked(session, row):
-                return None
-            ready, ref = _reference(session, row)
-            if not ready:
-                return None
-            taken = session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row_id, OutboxMessage.status == "pending")
-                .values(
-                    status="sending",
-                    attempts=OutboxMessage.attempts + 1,
-                    claimed_until=moment + timedelta(seconds=self.policy.claim_seconds),
-                )
-                .execution_options(synchronize_session=False)
-            ).rowcount  # type: ignore[attr-defined]
-            if not taken:
-                return None
-            return _Claimed(
-                row.id, row.kind, row.platform, row.recipient, dict(row.address), dict(row.payload), ref
-            )
+            if ids is not None:
+                statement = statement.where(OutboxMessage.id.in_(ids))
+            statement = statement.order_by(OutboxMessage.id).limit(size or BATCH)
+            rows = list(session.scalars(statement.with_for_update(skip_locked=True)))
+            claimed = []
+            waiting: set[tuple[str, str]] = set()
+            for row in _next_in_line(session, rows):
+                key = (row.platform, row.recipient)
+                ready, ref = (False, None) if key in waiting else _reference(session, row)
+                if not ready:  # an update whose original is still on its way: it, and what follows, wait
+                    waiting.add(key)
+                    continue
+                row.status, row.attempts = "sending", row.attempts + 1
+                row.claimed_until = moment + timedelta(seconds=self.policy.claim_seconds)
+                claimed.append(_Claimed.of(row, ref))
+            return claimed
 
-    def _delivered(self, claimed: _Claimed, ref: MessageRef | None) -> None:
+    def _record(self, outcomes: list[_Outcome]) -> None:
+        if not outcomes:
+            return
+        dead: list[int] = []
         with self.sessions.begin() as session:
-            row = session.get(OutboxMessage, claimed.id)
-            if row is None:
-                return
-            row.status, row.message_ref, row.delivered_at = "delivered", ref, now()
-            row.claimed_until, row.last_error = None, ""
-        log.debug("delivered", row=claimed.id, platform=claimed.platform)
+            for outcome in outcomes:
+                row = session.get(OutboxMessage, outcome.item.id)
+                if row is None:
+                    continue
+                row.claimed_until = None
+                if not outcome.tried:
+                    row.status, row.attempts = "pending", row.attempts - 1  # its turn comes again
+                elif outcome.error:
+                    self._failed(session, row, outcome.error, permanent=outcome.permanent)
+                    if row.status == "dead":
+                        dead.append(row.id)
+                else:
+                    row.status, row.message_ref, row.delivered_at = "delivered", outcome.ref, now()
+                    row.last_error = ""
+        for row_id in dead:
+            for callback in self.on_dead:
+                callback(row_id)
 
-    def _failed(self, claimed: _Claimed, reason: str, *, permanent: bool) -> None:
-        with self.sessions.begin() as session:
-            row = session.get(OutboxMessage, claimed.id)
-            if row is None:
-                return
-            row.last_error, row.claimed_until = shorten(reason, 500), None
-            if permanent or row.attempts >= self.policy.max_attempts:
-                row.status = "dead"
-                self._tell_triage(session, row)
-            else:
-                row.status = "pending"
-                row.next_attempt_at = now() + self.policy.delay(row.attempts)
-            status, attempts = row.status, row.attempts
+    def _failed(self, session: Session, row: OutboxMessage, reason: str, *, permanent: bool) -> None:
+        row.last_error = shorten(reason, 500)
+        if permanent or row.attempts >= self.policy.max_attempts:
+            row.status = "dead"
+            self._tell_triage(session, row)
+        else:
+            row.status = "pending"
+            row.next_attempt_at = now() + self.policy.delay(row.attempts)
         log.warning(
             "delivery_failed",
-            row=claimed.id,
-            platform=claimed.platform,
-            attempts=attempts,
-            status=status,
+            row=row.id,
+            platform=row.platform,
+            attempts=row.attempts,
+            status=row.status,
             error=shorten(reason, 200),
         )
-        if status == "dead":
-            for callback in self.on_dead:
-                callback(claimed.id)
 
     def _tell_triage(self, session: Session, dead: OutboxMessage) -> None:
         """A message given up on must not vanish: technicians hear of it in triage."""
@@ -216,21 +255,11 @@ class Dispatcher:
 
     # --- sweeps -----------------------------------------------------------------------------------------
 
-    def _due_ids(self, limit: int) -> list[int]:
-        with self.sessions() as session:
-            statement = (
-                select(OutboxMessage.id)
-                .where(
-                    OutboxMessage.status == "pending",
-                    OutboxMessage.next_attempt_at <= now(),
-                    OutboxMessage.platform.in_(self.deliverers),
-                )
-                .order_by(OutboxMessage.id)
-                .limit(limit)
-            )
-            return list(session.scalars(statement))
-
     def _lapse_stale_claims(self) -> None:
+        """Rows claimed by a process that died go back to pending (checked at most every few seconds)."""
+        if time.monotonic() - self._lapsed_at < min(5.0, self.policy.claim_seconds / 2):
+            return
+        self._lapsed_at = time.monotonic()
         with self.sessions.begin() as session:
             session.execute(
                 update(OutboxMessage)
@@ -240,22 +269,35 @@ class Dispatcher:
             )
 
 
-def _blocked(session: Session, row: OutboxMessage) -> bool:
-    """An earlier message to the same recipient is still on its way: this one waits its turn. Deletions
-    (of a secret's message, due minutes later) keep no order and hold nothing up."""
-    if row.kind == "delete":
-        return False
-    earlier = aliased(OutboxMessage)
-    statement = select(
-        exists().where(
-            earlier.platform == row.platform,
-            earlier.recipient == row.recipient,
-            earlier.id < row.id,
-            earlier.status.in_(UNFINISHED),
-            earlier.kind != "delete",
+def _next_in_line(session: Session, rows: list[OutboxMessage]) -> list[OutboxMessage]:
+    """The rows every earlier unfinished message of whose recipient is among `rows` too: a recipient with
+    an earlier message elsewhere (waiting for a retry, being sent by another process) waits its turn.
+    Deletions (of a secret's message, due minutes later) keep no order and hold nothing up."""
+    if not rows:
+        return []
+    candidates = {row.id for row in rows}
+    recipients = {(row.platform, row.recipient) for row in rows}
+    unfinished = session.execute(
+        select(OutboxMessage.id, OutboxMessage.platform, OutboxMessage.recipient)
+        .where(
+            OutboxMessage.status.in_(UNFINISHED),
+            OutboxMessage.kind != "delete",
+            OutboxMessage.recipient.in_({recipient for _, recipient in recipients}),
+            OutboxMessage.id <= max(candidates),
         )
+        .order_by(OutboxMessage.id)
     )
-    return bool(session.scalar(statement))
+    blocked: set[tuple[str, str]] = set()
+    in_line: set[int] = set()
+    for row_id, platform, recipient in unfinished:
+        key = (platform, recipient)
+        if key not in recipients or key in blocked:
+            continue
+        if row_id in candidates:
+            in_line.add(row_id)
+        else:
+            blocked.add(key)
+    return [row for row in rows if row.kind == "delete" or row.id in in_line]
 
 
 def _reference(session: Session, row: OutboxMessage) -> tuple[bool, MessageRef | None]:

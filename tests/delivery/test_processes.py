@@ -83,11 +83,11 @@ def test_smtp_down_then_back_delivers_each_email_once(sqlite_url: str, frozen_cl
 # --- workers sharing a database -------------------------------------------------------------------------
 
 
-def worker_env(url: str) -> dict[str, str]:
+def worker_env(url: str, lease_seconds: int = 2) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
     env.update(
         FRONTDESK_DATABASE_URL=url,
-        FRONTDESK_LEASE_SECONDS="2",
+        FRONTDESK_LEASE_SECONDS=str(lease_seconds),
         FRONTDESK_LOG_FORMAT="json",
         FRONTDESK_KB_SEMANTIC="off",
         FRONTDESK_CLAIM_EXPIRY="60",
@@ -96,11 +96,11 @@ def worker_env(url: str) -> dict[str, str]:
     return env
 
 
-def start_worker(url: str, log: Path) -> subprocess.Popen[str]:
+def start_worker(url: str, log: Path, lease_seconds: int = 2) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "worker"],
         cwd=ROOT,
-        env=worker_env(url),
+        env=worker_env(url, lease_seconds),
         stdout=subprocess.DEVNULL,
         stderr=log.open("w"),
         text=True,

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,19 +32,25 @@ def _as_owner(command: list[str]) -> list[str]:
     return command
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+class PostgresUnavailable(Exception):
+    """PostgreSQL cannot be started here; the message says why."""
+
+
+@contextmanager
+def running_postgres() -> Iterator[str]:
+    """A throwaway server for as long as the block runs (the suite's fixture, and `make bench`)."""
     bin_dir = _bin_dir()
     if bin_dir is None:
-        unavailable(
+        raise PostgresUnavailable(
             "PostgreSQL is not installed (apt-get install postgresql); `make test` installs it as root"
         )
-    assert bin_dir is not None
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            unavailable("running as root but there is no `postgres` user to run the server as")
+            raise PostgresUnavailable(
+                "running as root but there is no `postgres` user to run it as"
+            ) from None
     workdir = Path(tempfile.mkdtemp(prefix="frontdesk-pg-"))
     if os.geteuid() == 0:
         shutil.chown(workdir, "postgres")
@@ -77,9 +84,10 @@ def postgres_url() -> Iterator[str]:
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as error:
         log = (workdir / "log").read_text() if (workdir / "log").exists() else ""
         output = getattr(error, "stderr", b"") or b""
-        unavailable(
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise PostgresUnavailable(
             f"PostgreSQL did not start: {error} {output.decode(errors='replace')[-500:]} {log[-500:]}"
-        )
+        ) from None
     try:
         yield f"postgresql+psycopg://frontdesk@127.0.0.1:{port}/postgres"
     finally:
@@ -89,6 +97,19 @@ def postgres_url() -> Iterator[str]:
             timeout=60,
         )
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    try:
+        server = running_postgres()
+        url = server.__enter__()
+    except PostgresUnavailable as error:
+        unavailable(str(error))
+    try:
+        yield url
+    finally:
+        server.__exit__(None, None, None)
 
 
 @pytest.fixture
