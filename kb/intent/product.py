@@ -112,7 +112,14 @@ def _guarded(text: str, result: IntentResult) -> IntentResult:
 def _cache_path(semantic: bool) -> Path:
     base = cache_dir()
     key = hashlib.sha256(
-        "\0".join([utterances_text(), str(semantic), _MODEL_VERSION, sklearn.__version__]).encode()
+        "\0".join(
+            [
+                utterances_text(),
+                semantic_extra.MODEL_ID if semantic else "tfidf",
+                _MODEL_VERSION,
+                sklearn.__version__,
+            ]
+        ).encode()
     ).hexdigest()[:16]
     return base / f"intent-{'semantic' if semantic else 'tfidf'}-{key}.pkl"
 

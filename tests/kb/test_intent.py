@@ -141,7 +141,7 @@ def test_held_out_phrasings_are_not_training_utterances() -> None:
 def test_utterances_cover_every_intent_richly_and_never_contradict() -> None:
     examples, negatives = load_utterances()
     per_intent = {name: sum(1 for _, i in examples if i == name) for name in INTENTS}
-    assert all(120 <= n <= 250 for n in per_intent.values()), per_intent
+    assert all(120 <= n <= 400 for n in per_intent.values()), per_intent
     assert len(negatives) >= 400
     labels: dict[str, set[str]] = {}
     for text, name in [*examples, *((t, "null") for t in negatives)]:
@@ -367,7 +367,7 @@ CLI_MESSAGES = [
 
 def test_cli_json_reads_stdin_and_writes_one_object_per_line() -> None:
     stdin = "".join(f"{text}\n" for text, _ in CLI_MESSAGES)
-    outcome = CliRunner().invoke(intent_command, ["--json", "--no-semantic"], input=stdin)
+    outcome = CliRunner().invoke(intent_command, ["--json", "--lexical"], input=stdin)
     assert outcome.exit_code == 0, outcome.output
     lines = outcome.stdout.splitlines()
     assert len(lines) == len(CLI_MESSAGES)
@@ -381,14 +381,14 @@ def test_cli_json_reads_stdin_and_writes_one_object_per_line() -> None:
 
 
 def test_cli_classifies_a_text_argument_readably() -> None:
-    outcome = CliRunner().invoke(intent_command, ["--no-semantic", "agent please"])
+    outcome = CliRunner().invoke(intent_command, ["--lexical", "agent please"])
     assert outcome.exit_code == 0, outcome.output
     assert outcome.output.startswith("talk_to_human")
     assert "ranking:" in outcome.output
 
 
 def test_cli_json_with_a_text_argument() -> None:
-    outcome = CliRunner().invoke(intent_command, ["--json", "--no-semantic", "status of INC 42"])
+    outcome = CliRunner().invoke(intent_command, ["--json", "--lexical", "status of INC 42"])
     assert json.loads(outcome.stdout)["intent"] == "ticket_status"
 
 
