@@ -16,7 +16,7 @@ from bot import logs
 from handlers import account, conversations, new_ticket, publish, question, requester, technician
 from handlers.context import Context
 from handlers.registry import action_handler, flow_handler
-from kb.intent.guards import is_safety_hazard
+from kb.intent.guards import is_acknowledgement, is_safety_hazard
 
 _REGISTERED = (publish,)  # modules that only register buttons and flows
 
@@ -186,6 +186,8 @@ def _smalltalk(ctx: Context, text: str) -> None:
         ctx.reply("You're welcome! Anything else?")
     elif re.search(r"\b(bye|goodbye|see you|later)\b", text, re.I):
         ctx.reply("Bye! I'm here whenever you need IT help.")
+    elif is_acknowledgement(text):  # "ok", "cool", "got it" with nothing pending: no greeting, no article
+        ctx.reply("OK! Anything else I can help with?")
     else:
         ctx.reply(f"Hi {ctx.speaker.name.split(' ')[0]}! {help_text(ctx)}")
 

@@ -99,6 +99,8 @@ def _guarded(text: str, result: IntentResult) -> IntentResult:
     if guards.is_safety_hazard(text):
         log.debug("safety hazard: routed as %s", HAZARD_INTENT)
         return replace(result, intent=HAZARD_INTENT, confidence=1.0)
+    if guards.is_acknowledgement(text):
+        return replace(result, intent="smalltalk", confidence=1.0)
     rule = guards.veto(text, result.intent)
     if rule is not None:
         log.debug("intent %s vetoed by guard %s", result.intent, rule)

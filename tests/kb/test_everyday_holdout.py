@@ -39,9 +39,7 @@ def test_answered_right_and_intent_accuracy_meet_the_targets(figures: everyday_b
     assert figures.intent_accuracy >= everyday_bench.TARGETS["intent_accuracy"], figures.misses
 
 
-def test_false_articles_and_false_resets(figures: everyday_bench.Figures) -> None:
-    # Targets: ≤ 3 % false articles and no false reset — NOT met yet. Measured on the default (ONNX)
-    # install when this was written: 4.0 % (4 of 100) and 2 ("forgot my pasword how do i reset it myself",
-    # "i keep getting locked out of windows evry morning, why"). This guards those levels until met.
-    assert figures.false_articles <= 0.04, figures.misses
-    assert figures.false_resets <= 2, figures.misses
+def test_false_articles_and_false_resets_meet_the_targets(figures: everyday_bench.Figures) -> None:
+    # Issue 11's targets, not the measured levels: ≤ 3 % false articles, no false reset or unlock.
+    assert figures.false_articles <= everyday_bench.TARGETS["false_articles"], figures.misses
+    assert figures.false_resets <= everyday_bench.TARGETS["false_resets"], figures.misses

@@ -240,6 +240,67 @@ def test_asking_for_a_shared_password_is_not_a_reset() -> None:
     )  # guards only remove resets/unlocks
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i keep getting locked out every morning, why?",
+        "why does my account keep locking",
+        "how come my password stopped working after the holidays",
+        "what causes an account lockout",
+    ],
+)
+def test_asking_why_about_lockouts_or_passwords_is_a_question(text: str) -> None:
+    assert veto(text, "unlock_account") == "asks-why"
+    assert veto(text, "reset_password") == "asks-why"
+    assert classify_message(text, semantic=False).intent is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm locked out, why?",
+        "why is my account locked? please unlock it",
+        "I forgot my password, why so strict",
+    ],
+)
+def test_a_why_with_a_stated_need_or_a_request_still_starts_the_flow(text: str) -> None:
+    assert veto(text, "unlock_account") is None
+
+
+def test_a_message_about_something_else_than_signing_in_is_never_a_reset() -> None:
+    assert veto("out of ofice message in outlok pls", "unlock_account") == "not-about-signing-in"
+    assert veto("out of ofice message in outlok pls", "reset_password") == "not-about-signing-in"
+    examples, _ = load_utterances()
+    flows = [(text, intent) for text, intent in examples if intent in ("reset_password", "unlock_account")]
+    assert [text for text, intent in flows if veto(text, intent) == "not-about-signing-in"] == []
+
+
+@pytest.mark.parametrize(
+    "text", ["ok", "OK!", "okay cool", "k", "thanks", "thx!", "cool", "got it", "yes", "nope", "👍", ":)"]
+)
+@pytest.mark.parametrize(
+    "semantic", [False, pytest.param(True, marks=[pytest.mark.semantic, needs_semantic])]
+)
+def test_bare_acknowledgements_are_smalltalk_on_either_model(text: str, semantic: bool) -> None:
+    assert guards.is_acknowledgement(text)
+    result = classify_message(text, semantic=semantic)
+    assert (result.intent, result.confidence) == ("smalltalk", 1.0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ok but my vpn is broken",
+        "my laptop won't turn on",
+        "no sound in teams",
+        "good morning",
+        "yes reset it",
+    ],
+)
+def test_a_message_with_more_than_an_acknowledgement_is_not_one(text: str) -> None:
+    assert not guards.is_acknowledgement(text)
+
+
 # -- the machinery ------------------------------------------------------------------------------------
 
 TOY = [

@@ -94,6 +94,23 @@ def test_off_topic_questions_get_no_answer(kb: KnowledgeBase, query: str) -> Non
     assert kb.search(query).answer is None
 
 
+@pytest.mark.parametrize("query", ["my laptop won't turn on", "my laptop wont turn on at all"])
+def test_a_symptom_no_article_answers_gets_none_when_the_rankers_disagree(
+    kb: KnowledgeBase, query: str
+) -> None:
+    # MiniLM finds the BitLocker article closest ("laptop", starting up), BM25 another one: a disagreement
+    # must clear the stricter bar, which a near miss does not.
+    ranking = kb.rank(query)
+    assert ranking.candidates[0].index != ranking.lexical_top
+    assert ranking.candidates[0].confidence < kb.confidence_model.disagreement_threshold
+    assert kb.search(query).answer is None
+
+
+@pytest.mark.parametrize("query", ["ok", "thanks", "cool", "okay cool", "👍"])
+def test_acknowledgements_get_no_article(kb: KnowledgeBase, query: str) -> None:
+    assert kb.search(query).answer is None
+
+
 def test_exclude_gives_the_next_best_if_good_enough(kb: KnowledgeBase) -> None:
     query = "my vpn will not connect at the hotel"
     first = kb.search(query)
