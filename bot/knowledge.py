@@ -55,17 +55,25 @@ class _Layer:
         self._building: Hashable = None
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, build: Callable[[], KnowledgeBase], *, background: bool) -> KnowledgeBase:
+    def get(
+        self, key: Hashable, build: Callable[[], KnowledgeBase], *, background: bool
+    ) -> tuple[Hashable, KnowledgeBase]:
+        """The index to serve and the key it was built for — read together, because a background
+        rebuild may land at any moment and a key paired with the other index would stick."""
         with self._lock:
             if self.kb is not None and self.key == key:
-                return self.kb
+                return self.key, self.kb
             if self.kb is None or not background:
                 self.kb, self.key = build(), key
-                return self.kb
+                return self.key, self.kb
             if self._building != key:
                 self._building = key
                 threading.Thread(target=self._build, args=(key, build), daemon=True).start()
-            return self.kb
+            return self.key, self.kb
+
+    def current(self) -> tuple[Hashable, KnowledgeBase | None]:
+        with self._lock:
+            return self.key, self.kb
 
     def _build(self, key: Hashable, build: Callable[[], KnowledgeBase]) -> None:
         started = time.perf_counter()
@@ -108,31 +116,30 @@ class KnowledgeService:
     def for_session(self, session: Session) -> KnowledgeBase:
         """The KB with the database's articles and learning applied (rebuilt only when they changed)."""
         background = self._large()
-        files = self._files.get(self._folder_manifest(), self._build_files, background=background)
-        base_key = (self._files.key, _count_and_latest(session, KbArticle.updated_at))
-        if self._base.key != base_key:
+        files_key, files = self._files.get(self._folder_manifest(), self._build_files, background=background)
+        base_key = (files_key, _count_and_latest(session, KbArticle.updated_at))
+        built_for, base = self._base.current()
+        if built_for != base_key or base is None:
             extra = [_as_article(row) for row in session.scalars(select(KbArticle).order_by(KbArticle.id))]
-            self._base.get(base_key, lambda: _with_articles(files, extra), background=background)
-        base = self._base.kb
-        assert base is not None
-        demoted = demotions(session)
-        learned = self._learned_questions(session, base)
-        learned_key = (self._base.key, learned, tuple(sorted(demoted.items())))
-        if self._learned.key != learned_key or self._learned.kb is None:
-            extra_questions = {article: list(texts) for article, texts in learned}
-            self._learned.get(
-                learned_key, lambda: base.with_learning(extra_questions, demoted), background=background
+            built_for, base = self._base.get(
+                base_key, lambda: _with_articles(files, extra), background=background
             )
-        assert self._learned.kb is not None
-        return self._learned.kb
+        demoted = demotions(session)
+        learned = self._learned_questions(session, built_for, base)
+        learned_key = (built_for, learned, tuple(sorted(demoted.items())))
+        extra_questions = {article: list(texts) for article, texts in learned}
+        _, kb = self._learned.get(
+            learned_key, lambda: base.with_learning(extra_questions, demoted), background=background
+        )
+        return kb
 
     def _learned_questions(
-        self, session: Session, base: KnowledgeBase
+        self, session: Session, base_key: Hashable, base: KnowledgeBase
     ) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """The learned phrasings, re-read only when an example or a ticket (which may take a confirmation
         back) was added since; a ticket that takes nothing back changes nothing."""
         fingerprint = (
-            self._base.key,
+            base_key,
             _count_and_latest(session, KbExample.id),
             _count_and_latest(session, Ticket.id),
         )

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from bot import logs
 from handlers import account, conversations, manager, new_ticket, question, requester, technician
 from handlers.context import Context
-from kb.intent.guards import is_safety_hazard
+from kb.intent.guards import is_acknowledgement, is_safety_hazard
 
 IntentHandler = Callable[[Context, str], None]
 # Intents with a flow of their own; the others are handled below.
@@ -225,12 +225,12 @@ def _by_intent(ctx: Context, text: str, intent: str | None) -> None:
 def _smalltalk(ctx: Context, text: str) -> None:
     if re.search(r"\b(thanks?|thx|cheers|ta)\b", text, re.I):
         ctx.reply("You're welcome! Anything else?")
-        conversations.end_topic(
-            ctx.state
-        )  # thanks and goodbyes close an exchange: no later ticket needs them
+        conversations.end_topic(ctx.state)  # thanks and goodbyes close an exchange: no ticket needs them
     elif re.search(r"\b(bye|goodbye|see you|later)\b", text, re.I):
         ctx.reply("Bye! I'm here whenever you need IT help.")
         conversations.end_topic(ctx.state)
+    elif is_acknowledgement(text):  # "ok", "cool", "got it" with nothing pending: no greeting, no article
+        ctx.reply("OK! Anything else I can help with?")
     else:
         ctx.reply(f"Hi {ctx.speaker.name.split(' ')[0]}! {help_text(ctx)}")
 

@@ -5,11 +5,11 @@
     frontdesk kb index --kb DIR                                    # build or refresh the index cache
     frontdesk kb list --kb DIR [--json]
 
-`--kb` defaults to $FRONTDESK_KB_DIR, else the sample articles shipped in kb/articles. `search` and
-`index` use the default (lexical, BM25) ranker unless `--semantic` is given — whether or not the
-[semantic] extra is installed — so their output is the same on every install; `--semantic` selects the
-MiniLM + BM25 ranker and fails with a message when the extra is missing. (The running bot chooses with
-FRONTDESK_KB_SEMANTIC, `auto` by default.) The JSON line of
+`--kb` defaults to $FRONTDESK_KB_DIR, else the sample articles shipped in kb/articles. Without a ranker
+flag, `search` and `index` use the ranker the running bot uses on this install: FRONTDESK_KB_SEMANTIC
+(environment or `.env`; `auto` by default, which is the semantic ranker — MiniLM through onnxruntime plus
+BM25 — when its packages are installed, as they are by default). `--semantic` and `--lexical` force one;
+`--semantic` fails with a message when the model is not installed. The JSON line of
 `search --json` is {"query": ..., "answer": ARTICLE_ID or null, "results": [{"id", "title", "score"}, ...]}
 with up to 5 results, best first. Runs alone as `python -m kb.cli`.
 """
@@ -23,8 +23,10 @@ from pathlib import Path
 
 import click
 
+from kb.config import configured_semantic
 from kb.index import IndexReport, open_folder
 from kb.search import Hit, KnowledgeBase, SearchResult
+from kb.semantic import ModelError
 
 SHIPPED_ARTICLES = Path(__file__).resolve().parent / "articles"
 RESULTS = 5
@@ -39,9 +41,11 @@ kb_option = click.option(
     help="Folder of markdown articles.",
 )
 semantic_option = click.option(
-    "--semantic/--no-semantic",
-    default=False,
-    help="Use the semantic ranker (needs the [semantic] extra); without it, the default lexical ranker.",
+    "--semantic/--lexical",
+    "semantic",
+    default=None,
+    help="Force the semantic (MiniLM + BM25) or the lexical (BM25) ranker. Default: the bot's own choice "
+    "(FRONTDESK_KB_SEMANTIC, auto: semantic when the model is installed).",
 )
 
 
@@ -55,7 +59,7 @@ def kb() -> None:
 @semantic_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per query, one per line.")
 @click.argument("query", required=False)
-def search(folder: Path, semantic: bool, as_json: bool, query: str | None) -> None:
+def search(folder: Path, semantic: bool | None, as_json: bool, query: str | None) -> None:
     """Answer QUERY, or every line of standard input when QUERY is not given."""
     base = _open(folder, semantic)
     queries = [query] if query is not None else (line.rstrip("\r\n") for line in sys.stdin)
@@ -71,7 +75,7 @@ def search(folder: Path, semantic: bool, as_json: bool, query: str | None) -> No
 @kb.command()
 @kb_option
 @semantic_option
-def index(folder: Path, semantic: bool) -> None:
+def index(folder: Path, semantic: bool | None) -> None:
     """Build the index of a folder, or bring its cache up to date."""
     base, report = _open_with_report(folder, semantic)
     if report.from_cache:
@@ -110,14 +114,24 @@ def list_articles(folder: Path, as_json: bool) -> None:
             click.echo(f"{article.id:28} {article.title}{tags}")
 
 
-def _open(folder: Path, semantic: bool) -> KnowledgeBase:
+def _open(folder: Path, semantic: bool | None) -> KnowledgeBase:
     return _open_with_report(folder, semantic)[0]
 
 
-def _open_with_report(folder: Path, semantic: bool) -> tuple[KnowledgeBase, IndexReport]:
+def ranker_choice(semantic: bool | None) -> bool | None:
+    """A ranker flag when given, else the bot's setting (FRONTDESK_KB_SEMANTIC)."""
+    if semantic is not None:
+        return semantic
     try:
-        return open_folder(folder, semantic=semantic)
-    except RuntimeError as error:  # --semantic without the extra
+        return configured_semantic()
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+
+
+def _open_with_report(folder: Path, semantic: bool | None) -> tuple[KnowledgeBase, IndexReport]:
+    try:
+        return open_folder(folder, semantic=ranker_choice(semantic))
+    except (RuntimeError, ModelError) as error:  # --semantic (or FRONTDESK_KB_SEMANTIC=on) without the model
         raise click.ClickException(str(error)) from error
 
 

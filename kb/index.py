@@ -1,9 +1,10 @@
 """The on-disk index cache for a folder of article files (what `frontdesk kb search --kb DIR` uses).
 
-The cache file is keyed by the folder's absolute path, the ranker (lexical or semantic) and the engine
-version; inside, it keeps a manifest of the folder's article files (name → modification time and size).
-When the manifest of the folder on disk differs, the folder is re-read and re-indexed, and the difference
-is reported as added / changed / removed files. The cache lives under $XDG_CACHE_HOME/frontdesk (default
+The cache file is keyed by the folder's absolute path, the ranker (lexical, or the semantic model and
+the hash of its file) and the engine version; inside, it keeps a manifest of the folder's article files
+(name → modification time and size). When the manifest of the folder on disk differs, the folder is
+re-read and re-indexed, and the difference is reported as added / changed / removed files. The cache
+lives under $XDG_CACHE_HOME/frontdesk (default
 ~/.cache/frontdesk); a cache that cannot be read or written only costs the rebuild, never an error.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kb import cache
+from kb import semantic as semantic_extra
 from kb.articles import article_files, load_articles
 from kb.cache import cache_dir
 from kb.search import ENGINE_VERSION, KnowledgeBase, semantic_wanted
@@ -44,7 +46,9 @@ def manifest(folder: Path) -> Manifest:
 
 
 def cache_file(folder: Path, semantic: bool) -> Path:
-    key = f"{ENGINE_VERSION}\0{folder.resolve()}\0{'semantic' if semantic else 'lexical'}"
+    # The semantic ranker's key names its model file (by hash): vectors of two models never meet.
+    ranker = semantic_extra.MODEL_ID if semantic else "lexical"
+    key = f"{ENGINE_VERSION}\0{folder.resolve()}\0{ranker}"
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
     return cache_dir() / f"kb-index-{digest}.pickle"
 

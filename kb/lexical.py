@@ -30,6 +30,8 @@ import bm25s
 import numpy as np
 import Stemmer
 
+from kb.spelling import Speller
+
 # bm25s logs every index build at DEBUG level on its own logger; that is noise in the bot's logs.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
@@ -121,12 +123,28 @@ CONTRACTIONS = {
     "im": "I'm", "ive": "I've", "whats": "what's", "thats": "that's", "theres": "there's",
     "youre": "you're", "pls": "please", "plz": "please", "thx": "thanks",
 }  # fmt: skip
-_CONTRACTION = re.compile(r"\b(" + "|".join(CONTRACTIONS) + r")\b", re.IGNORECASE)
+# Chat and phone shorthand, spelled out for both rankers (the embedding model reads "pw" as noise).
+# General texting English only, like the synonyms: nothing here comes from a benchmark's wording.
+SHORTHAND = {
+    "pw": "password", "pwd": "password", "passwd": "password", "wfh": "working from home",
+    "u": "you", "ur": "your", "r": "are", "ppl": "people", "msg": "message", "msgs": "messages",
+    "acct": "account", "b4": "before", "bc": "because", "cuz": "because", "coz": "because",
+    "tmrw": "tomorrow", "tmr": "tomorrow", "idk": "I don't know", "asap": "as soon as possible",
+    "mins": "minutes", "min": "minute", "sec": "second", "thru": "through", "w/o": "without",
+    "lappy": "laptop", "pic": "picture", "pics": "pictures", "prob": "problem", "probs": "problems",
+    "ty": "thank you", "bday": "birthday", "wk": "week", "yr": "year", "wont": "won't",
+}  # fmt: skip
+_CHAT_FORMS = {**CONTRACTIONS, **SHORTHAND}
+_CONTRACTION = re.compile(
+    r"(?<![\w'])(" + "|".join(map(re.escape, sorted(_CHAT_FORMS, key=len, reverse=True))) + r")(?![\w'/])",
+    re.IGNORECASE,
+)
 
 
 def normalise_query(text: str) -> str:
-    """A chat message as the rankers read it: whitespace squashed, apostrophe-less contractions restored."""
-    return _CONTRACTION.sub(lambda m: CONTRACTIONS[m.group(1).lower()], " ".join(text.split()))
+    """A chat message as the rankers read it: whitespace squashed, apostrophe-less contractions restored,
+    chat shorthand ("pw", "wfh", "u") spelled out."""
+    return _CONTRACTION.sub(lambda m: _CHAT_FORMS[m.group(1).lower()], " ".join(text.split()))
 
 
 def normalised_wording(text: str) -> str:
@@ -210,8 +228,10 @@ class LexicalIndex:
         question_units: Sequence[Sequence[list[str]]],
         body_units: Sequence[list[str]],
         passage_units: Sequence[Sequence[list[str]]],
+        speller: Speller | None = None,
     ) -> None:
         self.size = len(body_units)
+        self.speller = speller
         self.questions = FieldIndex(question_units)
         self.body = FieldIndex([[unit] for unit in body_units])
         self.passages = FieldIndex(passage_units)
@@ -231,13 +251,29 @@ class LexicalIndex:
             [term for piece in pieces for term in piece] if body.strip() else []
             for body, pieces in zip(bodies, passage_terms, strict=True)
         ]
-        return cls([[analyze(text) for text in texts] for texts in question_texts], body_terms, passage_terms)
+        # The vocabulary typos are corrected to: the articles' own words (learned phrasings, which are
+        # people's own typing, are left out) and the common English of the stop words.
+        speller = Speller.from_texts(
+            [text for texts in question_texts for text in texts] + list(bodies), common=STOPWORDS
+        )
+        return cls(
+            [[analyze(text) for text in texts] for texts in question_texts],
+            body_terms,
+            passage_terms,
+            speller,
+        )
 
     def with_questions(self, question_texts: Sequence[Sequence[str]]) -> LexicalIndex:
         """The same index with the questions field rebuilt (learned example questions); bodies are shared."""
         clone = copy.copy(self)
         clone.questions = FieldIndex([[analyze(text) for text in texts] for texts in question_texts])
         return clone
+
+    def reading(self, query: str) -> str:
+        """A chat message as both rankers read it: normalised (`normalise_query`) and its unknown words
+        corrected against the knowledge base's vocabulary (kb.spelling)."""
+        text = normalise_query(query)
+        return self.speller.correct(text) if self.speller is not None else text
 
     def query_terms(self, query: str) -> list[str]:
         return ANALYZER.terms(words(query))

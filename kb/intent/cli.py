@@ -3,6 +3,8 @@
     frontdesk intent "I forgot my password"
     printf 'hi\\nis outlook down?\\n' | frontdesk intent --json
 
+Without --semantic/--lexical it uses the model the running bot uses on this install (FRONTDESK_KB_SEMANTIC).
+
 Runnable alone too: ``python -m kb.intent.cli``.
 """
 
@@ -14,6 +16,7 @@ import sys
 import click
 
 from kb import semantic as semantic_extra
+from kb.cli import ranker_choice
 from kb.intent.classifier import IntentResult
 from kb.intent.product import classify_messages
 
@@ -24,14 +27,18 @@ from kb.intent.product import classify_messages
     "--json", "as_json", is_flag=True, help="One JSON object per message: text, intent, confidence."
 )
 @click.option(
-    "--semantic/--no-semantic",
+    "--semantic/--lexical",
+    "semantic",
     default=None,
-    help="Add MiniLM sentence embeddings (default: when the [semantic] extra is installed).",
+    help="Force the model with (or without) MiniLM sentence embeddings. Default: the bot's own choice "
+    "(FRONTDESK_KB_SEMANTIC, auto: with embeddings when the model is installed).",
 )
 def intent(text: str | None, as_json: bool, semantic: bool | None) -> None:
     """Classify TEXT, or each line of standard input, into one of frontdesk's intents (null: none)."""
+    semantic = ranker_choice(semantic)
     if semantic and not semantic_extra.available():
-        raise click.UsageError("--semantic needs the [semantic] extra (pip install 'frontdesk[semantic]')")
+        missing = ", ".join(semantic_extra.missing_packages())
+        raise click.UsageError(f"the semantic model is not installed (missing: {missing})")
     messages = [text] if text is not None else [line.rstrip("\r\n") for line in sys.stdin]
     # Blank lines still get an answer (null), so output lines match input lines one for one.
     for message, result in zip(messages, classify_messages(messages, semantic=semantic), strict=True):

@@ -4,15 +4,21 @@ The model sees word and character n-grams, so a question that is made of an inte
 often do I have to change my password?") can land on that intent. `veto` rules only ever *remove* an
 intent (the message then goes to the knowledge base, the safe fallback); they never invent one.
 
-The one rule that does set an intent is safety: a message about fire, smoke, sparks, a burning smell, a
-swollen battery or an electric shock (`is_safety_hazard`) must never be answered with an article, so it
-is routed as `report_outage` — an urgent ticket, not a how-to. Each rule is a documented pattern, tested
-in tests/kb/test_intent.py.
+Two rules do set an intent. Safety: a message about fire, smoke, sparks, a burning smell, a swollen
+battery or an electric shock (`is_safety_hazard`) must never be answered with an article, so it is routed
+as `report_outage` — an urgent ticket, not a how-to. And a bare acknowledgement or chat reply ("ok",
+"thanks", "cool", "yes", "👍"; `is_acknowledgement`) is `smalltalk` whatever either model makes of it: it
+is never a question for the knowledge base. Each rule is a documented pattern, tested in
+tests/kb/test_intent.py.
 """
 
 from __future__ import annotations
 
 import re
+
+from kb.acknowledgement import is_acknowledgement
+
+__all__ = ["is_acknowledgement", "is_safety_hazard", "veto"]
 
 # Questions about rules and timing of passwords/lockouts ("how often…", "how long…", "what are the
 # requirements…", "when does it expire?"): policy questions for the knowledge base, never a reset/unlock.
@@ -38,6 +44,25 @@ _STATES_A_NEED = re.compile(
     r"|\b(is|was|got|been|am|i'?m|it'?s)\s+(now\s+|already\s+)?(locked|blocked|expired)",
     re.IGNORECASE,
 )
+# Asking why something keeps happening ("why do I keep getting locked out?", "…every morning, why"): a
+# question about a cause, for the knowledge base (the account-lockout article) — not a request to act.
+_WHY_QUESTION = re.compile(
+    r"\b(why|how come|what causes|what'?s causing|what is causing|reason)\b", re.IGNORECASE
+)
+# ...unless they also ask for it to be done ("why is my account locked? please unlock it").
+_ASKS_TO_ACT = re.compile(
+    r"\b(please|pls|plz|can you|could you|can u|can someone|need you to)\b[^.?!]*\b(unlock|reset)\b",
+    re.IGNORECASE,
+)
+# A reset or an unlock is about signing in: a message that names no password, account, sign-in or lock
+# in any common spelling ("out of ofice message in outlok pls" — "outlok" shares character n-grams with
+# "locked out") is not asking for either.
+_SIGN_IN_TOPIC = re.compile(
+    r"pa?s+ ?(w|phrase)|\bpw|pwd|passwd|\bpin\b|acc?o?u?n?t|acct|lock|loked"
+    r"|log(ging|ged)? ?(in|on)|login|logon"
+    r"|sign(ing|ed)? ?(in|on)|signin|cred|reset|expire|let me in|get in|frozen|unfreeze|barred|access",
+    re.IGNORECASE,
+)
 _GUARDED = frozenset({"reset_password", "unlock_account"})
 
 
@@ -45,6 +70,8 @@ def veto(text: str, intent: str | None) -> str | None:
     """The name of the rule that forbids routing ``text`` to ``intent``, or None when it may stand."""
     if intent not in _GUARDED:
         return None
+    if not _SIGN_IN_TOPIC.search(text):
+        return "not-about-signing-in"
     if (
         _is_question(text)
         and _POLICY_QUESTION.search(text)
@@ -52,6 +79,13 @@ def veto(text: str, intent: str | None) -> str | None:
         and not _STATES_A_NEED.search(text)
     ):
         return "policy-question"
+    if (
+        _WHY_QUESTION.search(text)
+        and _CREDENTIAL.search(text)
+        and not _STATES_A_NEED.search(text)
+        and not _ASKS_TO_ACT.search(text)
+    ):
+        return "asks-why"
     if intent == "reset_password" and _WHATS_THE_PASSWORD.search(text):
         return "asks-for-a-shared-password"
     return None

@@ -99,6 +99,8 @@ def _guarded(text: str, result: IntentResult) -> IntentResult:
     if guards.is_safety_hazard(text):
         log.debug("safety hazard: routed as %s", HAZARD_INTENT)
         return replace(result, intent=HAZARD_INTENT, confidence=1.0)
+    if guards.is_acknowledgement(text):
+        return replace(result, intent="smalltalk", confidence=1.0)
     rule = guards.veto(text, result.intent)
     if rule is not None:
         log.debug("intent %s vetoed by guard %s", result.intent, rule)
@@ -112,7 +114,14 @@ def _guarded(text: str, result: IntentResult) -> IntentResult:
 def _cache_path(semantic: bool) -> Path:
     base = cache_dir()
     key = hashlib.sha256(
-        "\0".join([utterances_text(), str(semantic), _MODEL_VERSION, sklearn.__version__]).encode()
+        "\0".join(
+            [
+                utterances_text(),
+                semantic_extra.MODEL_ID if semantic else "tfidf",
+                _MODEL_VERSION,
+                sklearn.__version__,
+            ]
+        ).encode()
     ).hexdigest()[:16]
     return base / f"intent-{'semantic' if semantic else 'tfidf'}-{key}.pkl"
 

@@ -64,6 +64,12 @@ def test_a_paraphrase_is_answered_with_its_article(kb: KnowledgeBase, query: str
     assert result.answer is not None and result.answer.article.id == expected
 
 
+@pytest.mark.parametrize("query", ["ok", "OK!", "thanks", "cool", "okay cool", "k", "👍"])
+def test_acknowledgements_get_no_article(kb: KnowledgeBase, query: str) -> None:
+    # "ok" shares a word with the out-of-office article's body; it is still never a question.
+    assert kb.search(query).answer is None
+
+
 @pytest.mark.parametrize("query", OFF_TOPIC)
 def test_off_topic_questions_get_no_answer(kb: KnowledgeBase, query: str) -> None:
     assert kb.search(query).answer is None

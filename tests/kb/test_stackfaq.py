@@ -38,7 +38,8 @@ def test_semantic_ranker_quality_floor() -> None:
     assert kb_bench.precision_at_1(ev) >= 0.93
     assert kb_bench.oracle_coverage(ev.correct, ev.confidence) >= 0.70
     precision, coverage = kb_bench.rule_figures(ev.correct, ev.answered)
-    assert precision >= 0.88 and coverage >= 0.68
+    # The stricter bar where BM25 disagrees trades coverage (0.73 → 0.66) for precision (0.945 → 0.962).
+    assert precision >= 0.92 and coverage >= 0.62
 
 
 def test_cross_validated_figures_hold_the_product_targets() -> None:
@@ -48,6 +49,17 @@ def test_cross_validated_figures_hold_the_product_targets() -> None:
     cv = kb_bench.cross_validate(kb_bench.components(kb, queries), "lexical", kb.confidence_model.match_floor)
     assert cv["p1"] >= 0.78 and cv["coverage_p09"] >= 0.45
     assert cv["prec"] >= 0.88 and cv["cov"] >= 0.42
+
+
+@pytest.mark.semantic
+@pytest.mark.skipif(not semantic.available(), reason="the semantic model is not installed")
+def test_cross_validated_semantic_answers_hold_the_precision_target() -> None:
+    """Issue 11: held-out answer precision ≥ 0.92 from calibration fitted inside each fold."""
+    articles, queries = kb_bench.load_stackfaq()
+    kb = KnowledgeBase.build(articles, semantic=True)
+    parts = kb_bench.components(kb, queries)
+    cv = kb_bench.cross_validate(parts, "semantic", kb.confidence_model.match_floor, repeats=2)
+    assert cv["prec_pooled"] >= 0.92 and cv["cov"] >= 0.60
 
 
 def test_oracle_coverage_definition() -> None:
