@@ -20,8 +20,9 @@ from bot.clock import now
 from bot.messages import Button
 from bot.store.models import OutboxMessage, ProcessedEvent, ResetRequest, Ticket, TicketEvent
 from handlers import audit, conversations, tickets
+from handlers.account.approval import expire_approval
 from handlers.account.records import FLOW as ACCOUNT_FLOW
-from handlers.account.records import audit_step, noun
+from handlers.account.records import audit_step, noun, transition_in
 from handlers.context import Context
 from handlers.ticket_notices import notify, to_assignee, to_requester
 
@@ -58,17 +59,11 @@ def expire_account_requests(ctx: Context) -> None:
 
 
 def _expire(ctx: Context, request: ResetRequest) -> None:
-    expired = ctx.session.execute(
-        update(ResetRequest)
-        .where(ResetRequest.id == request.id, ResetRequest.status == "pending")
-        .values(status="expired", updated_at=now())
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
-    if not expired:
-        return  # decided or cancelled meanwhile
     what = noun(request.kind)
     if request.method == "manager_approval":
-        audit_step(ctx, request, "approval_expired", "expired", approver=request.approver_email)
+        ttl = ctx.settings.approval_ttl_minutes
+        if not expire_approval(ctx.session, request, ttl_minutes=ttl, actor=ctx.speaker.email):
+            return  # decided, cancelled or expired meanwhile
         told = f"Your manager didn't approve your {what} in time, so nothing was changed."
         ctx.update(
             request.approver_email,
@@ -77,6 +72,8 @@ def _expire(ctx: Context, request: ResetRequest) -> None:
             "changed. If they still need it, they can ask again.",
         )
     else:
+        if not transition_in(ctx.session, request, "expired", "pending"):
+            return
         audit_step(ctx, request, "code_expired", "expired")
         told = f"The verification code for your {what} expired, so nothing was changed."
     _release(ctx, request)

@@ -13,7 +13,16 @@ import re
 from collections.abc import Callable
 
 from bot import logs
-from handlers import account, conversations, manager, new_ticket, question, requester, technician
+from handlers import (
+    account,
+    conversations,
+    manager,
+    new_ticket,
+    question,
+    requester,
+    short_answers,
+    technician,
+)
 from handlers.context import Context
 from kb.intent.guards import is_acknowledgement, is_safety_hazard
 
@@ -125,6 +134,10 @@ def _message(ctx: Context, text: str) -> None:
         _route(ctx, text)
         account.approval.remind_of_wait(ctx)
         return
+    meant = short_answers.button_meant(ctx.state, text)
+    if meant is not None:  # "yes", "nope", "that worked" to the question just asked: its button
+        _press(ctx, meant)
+        return
     in_flow = ctx.services.registry.flow_handler(ctx.state.flow) if ctx.state.flow else None
     if in_flow is not None:
         in_flow(ctx, text)
@@ -218,6 +231,8 @@ def _by_intent(ctx: Context, text: str, intent: str | None) -> None:
         new_ticket.start(ctx, problem=text, category="outage", intro="Thanks for reporting it.")
     elif intent == "request_access":
         new_ticket.start(ctx, problem=text, category=intent, intro="A technician will handle this.")
+    elif is_acknowledgement(text):  # "ok", "cool", "thanks!" never go to the knowledge base
+        _smalltalk(ctx, text)
     else:
         question.answer(ctx, text)
 
