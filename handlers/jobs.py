@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 from bot.clock import now
 from bot.messages import Button
 from bot.store.models import OutboxMessage, ProcessedEvent, ResetRequest, Ticket, TicketEvent
-from handlers import audit, conversations, tickets
+from handlers import audit, conversations, digest_report, tickets
 from handlers.account.records import FLOW as ACCOUNT_FLOW
 from handlers.account.records import audit_step, noun
 from handlers.context import Context
@@ -267,4 +267,5 @@ SCHEDULE: tuple[Scheduled, ...] = (
     Scheduled("expire_claims", expire_claims, 60),
     Scheduled("close_waiting_tickets", close_waiting_tickets, 15 * 60),
     Scheduled("clean_up", clean_up, 24 * 3600),
+    Scheduled("post_digest", digest_report.post_digest, 60),
 )
