@@ -7,10 +7,10 @@ import contextlib
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 
 from automations.directory import DirectoryError
@@ -120,17 +120,19 @@ def post_digest(ctx: Context) -> None:
 
 
 def _claim_day(ctx: Context, day: str) -> bool:
-    """Insert the day's row unless it exists; True only for the process whose insert took it."""
+    """Insert the day's row unless it exists; True only for the process whose insert took it (the row
+    comes back from RETURNING; ON CONFLICT DO NOTHING returns none, and waits for a concurrent insert)."""
     dialect = ctx.session.get_bind().dialect.name
     values = {"day": day, "posted_at": now(), "holder": "frontdesk"}
+    table = cast(Table, DigestPost.__table__)
     statement: Any
     if dialect == "postgresql":
-        statement = postgresql.insert(DigestPost).values(**values).on_conflict_do_nothing()
+        statement = postgresql.insert(table).values(**values).on_conflict_do_nothing()
     elif dialect == "sqlite":
-        statement = sqlite.insert(DigestPost).values(**values).on_conflict_do_nothing()
+        statement = sqlite.insert(table).values(**values).on_conflict_do_nothing()
     else:
-        statement = insert(DigestPost).values(**values)
-    return bool(ctx.session.execute(statement).rowcount)  # type: ignore[attr-defined]
+        statement = insert(table).values(**values)
+    return ctx.session.execute(statement.returning(table.c.day)).first() is not None
 
 
 def recipients_of(ctx: Context) -> list[str]:
