@@ -221,12 +221,13 @@ def _top_unanswered(session: Session, span: Period) -> list[dict[str, Any]]:
 
 
 def _first_response() -> Any:
-    """ticket_id → when a technician first took the ticket or wrote to the requester."""
+    """When a technician first took the ticket or wrote to the requester (a correlated subquery: only the
+    period's tickets are looked up, each through the ticket_id index)."""
     return (
-        select(TicketEvent.ticket_id.label("ticket_id"), func.min(TicketEvent.at).label("at"))
-        .where(TicketEvent.kind.in_(FIRST_RESPONSE_KINDS))
-        .group_by(TicketEvent.ticket_id)
-        .subquery("first_response")
+        select(func.min(TicketEvent.at))
+        .where(TicketEvent.ticket_id == Ticket.id, TicketEvent.kind.in_(FIRST_RESPONSE_KINDS))
+        .correlate(Ticket)
+        .scalar_subquery()
     )
 
 
@@ -246,12 +247,9 @@ def _tickets(session: Session, settings: Settings, span: Period) -> dict[str, An
     opened = session.execute(
         select(
             func.count(),
-            _count(seconds(func.coalesce(first.c.at, end), Ticket.created_at) > response_target),
+            _count(seconds(func.coalesce(first, end), Ticket.created_at) > response_target),
             _count(seconds(func.coalesce(Ticket.resolved_at, end), Ticket.created_at) > resolution_target),
-        )
-        .select_from(Ticket)
-        .outerjoin(first, first.c.ticket_id == Ticket.id)
-        .where(opened_here)
+        ).where(opened_here)
     ).one()
     resolved_here = and_(Ticket.status.in_(("resolved", "closed")), _within(Ticket.resolved_at, span))
     resolved = session.scalar(select(func.count()).where(resolved_here)) or 0
@@ -273,10 +271,7 @@ def _tickets(session: Session, settings: Settings, span: Period) -> dict[str, An
         "sla_breaches": {"first_response": int(opened[1] or 0), "resolution": int(opened[2] or 0)},
         "median_first_response_minutes": _median_minutes(
             session,
-            select(seconds(first.c.at, Ticket.created_at).label("s"))
-            .select_from(Ticket)
-            .join(first, first.c.ticket_id == Ticket.id)
-            .where(opened_here),
+            select(seconds(first, Ticket.created_at).label("s")).where(opened_here, first.is_not(None)),
         ),
         "median_resolution_minutes": _median_minutes(
             session, select(seconds(Ticket.resolved_at, Ticket.created_at).label("s")).where(resolved_here)

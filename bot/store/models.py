@@ -314,6 +314,6 @@ class DigestPost(Base):
 # The digest's aggregates: range scans by day, and each ticket's first response found from an index.
 Index("ix_tickets_created_at", Ticket.created_at)
 Index("ix_tickets_resolved_at", Ticket.resolved_at)
-Index("ix_ticket_events_kind", TicketEvent.kind, TicketEvent.ticket_id, TicketEvent.at)
+Index("ix_ticket_events_kind_at", TicketEvent.kind, TicketEvent.at)
 Index("ix_kb_questions_created_at", KbQuestion.created_at)
 Index("ix_reset_requests_status_updated", ResetRequest.status, ResetRequest.updated_at)

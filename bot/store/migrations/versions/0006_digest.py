@@ -18,7 +18,7 @@ depends_on = None
 INDEXES = (
     ("ix_tickets_created_at", "tickets", ["created_at"]),
     ("ix_tickets_resolved_at", "tickets", ["resolved_at"]),
-    ("ix_ticket_events_kind", "ticket_events", ["kind", "ticket_id", "at"]),
+    ("ix_ticket_events_kind_at", "ticket_events", ["kind", "at"]),
     ("ix_kb_questions_created_at", "kb_questions", ["created_at"]),
     ("ix_reset_requests_status_updated", "reset_requests", ["status", "updated_at"]),
 )
