@@ -34,7 +34,8 @@ def draw(trend: list[dict[str, Any]], folder: Path, name: str) -> Path:
     rate = volumes.twinx()
     rate.plot(
         list(positions),
-        [100 * (row["deflection_rate"] or 0) for row in trend],
+        # A day without questions has no rate: a gap in the line, not a 0%.
+        [float("nan") if row["deflection_rate"] is None else 100 * row["deflection_rate"] for row in trend],
         color="black",
         marker="o",
         label="deflection %",
