@@ -1,6 +1,6 @@
 """`make bench`: every benchmark the issues name, one after the other, each printing its figures.
 
-.venv/bin/python -m bench [kb] [intent] [everyday] [ldap] [reset] [delivery]
+.venv/bin/python -m bench [kb] [intent] [everyday] [ldap] [reset] [delivery] [digest]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ SUITES = {
     "ldap": "bench.ldap_bench",
     "reset": "bench.reset_bench",
     "delivery": "bench.delivery_bench",
+    "digest": "bench.digest_bench",
 }
 
 

@@ -31,6 +31,9 @@ DEMO_MANAGER_GROUP = "it-managers"
 _EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+$")
 
 EmailList = Annotated[list[str], NoDecode]
+DayList = Annotated[list[str], NoDecode]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CLOCK_TIME = re.compile(r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$")
 
 
 class SettingsError(Exception):
@@ -117,19 +120,70 @@ class Settings(BaseSettings):
     event_retention_days: int = Field(default=7, ge=1)
     outbox_retention_days: int = Field(default=30, ge=1)
 
-    @field_validator("technicians", "managers", mode="before")
+    # the managers' digest and service targets
+    timezone: str = "UTC"
+    digest_time: str = "08:30"
+    digest_days: DayList = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    digest_recipients: EmailList = Field(default_factory=list)
+    digest_channel: str = "digest"
+    digest_chart_dir: Path | None = None
+    minutes_saved_reset: int = Field(default=15, ge=0)
+    minutes_saved_unlock: int = Field(default=10, ge=0)
+    minutes_saved_kb_answer: int = Field(default=10, ge=0)
+    minutes_saved_grant: int = Field(default=20, ge=0)
+    sla_first_response_urgent: int = Field(default=30, ge=1, description="minutes")
+    sla_first_response_normal: int = Field(default=240, ge=1, description="minutes")
+    sla_resolution_urgent: int = Field(default=8, ge=1, description="hours")
+    sla_resolution_normal: int = Field(default=72, ge=1, description="hours")
+    # A ticket this close to its resolution target (a share of the target) reminds its assignee.
+    sla_warning_percent: int = Field(default=80, ge=1, le=99)
+
+    @field_validator("technicians", "managers", "digest_recipients", mode="before")
     @classmethod
     def _split_emails(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().lower() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("technicians", "managers")
+    @field_validator("technicians", "managers", "digest_recipients")
     @classmethod
     def _check_emails(cls, value: list[str]) -> list[str]:
         wrong = [email for email in value if not _EMAIL.match(email)]
         if wrong:
             raise ValueError(f"not an email address: {', '.join(wrong)} (a comma-separated list of emails)")
+        return value
+
+    @field_validator("digest_days", mode="before")
+    @classmethod
+    def _split_days(cls, value: object) -> object:
+        if isinstance(value, str):
+            return _weekdays(value)
+        return value
+
+    @field_validator("digest_days")
+    @classmethod
+    def _check_days(cls, value: list[str]) -> list[str]:
+        wrong = [day for day in value if day not in WEEKDAYS]
+        if wrong:
+            raise ValueError(f"not a day: {', '.join(wrong)} (e.g. mon-fri or mon,wed,fri)")
+        return value
+
+    @field_validator("digest_time")
+    @classmethod
+    def _check_time(cls, value: str) -> str:
+        if not _CLOCK_TIME.match(value.strip()):
+            raise ValueError(f"not a time of day: {value!r} (HH:MM, e.g. 08:30)")
+        return value.strip()
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone: {value!r} (e.g. UTC or Europe/London)") from None
         return value
 
     @field_validator("smtp_from")
@@ -191,6 +245,21 @@ class Settings(BaseSettings):
     @property
     def email_enabled(self) -> bool:
         return bool(self.smtp_host)
+
+
+def _weekdays(text: str) -> list[str]:
+    """ "mon-fri", "mon,wed,fri" or "sat-sun" → the days; a wrong name is left for the check to report."""
+    days: list[str] = []
+    for part in text.lower().split(","):
+        first, _, last = (piece.strip()[:3] for piece in part.partition("-"))
+        if not first:
+            continue
+        if last and first in WEEKDAYS and last in WEEKDAYS:
+            start = WEEKDAYS.index(first)
+            days += [WEEKDAYS[(start + i) % 7] for i in range((WEEKDAYS.index(last) - start) % 7 + 1)]
+        else:
+            days += [first] + ([last] if last else [])
+    return list(dict.fromkeys(days))
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy import Select, and_, delete, exists, select, update
 from sqlalchemy.orm import aliased
 
 from bot.clock import now
 from bot.messages import Button
 from bot.store.models import OutboxMessage, ProcessedEvent, ResetRequest, Ticket, TicketEvent
-from handlers import audit, conversations, tickets
+from handlers import audit, conversations, digest_report, sla, tickets
 from handlers.account.approval import expire_approval
 from handlers.account.records import FLOW as ACCOUNT_FLOW
 from handlers.account.records import audit_step, noun, transition_in
@@ -209,6 +209,94 @@ def _close_unanswered(ctx: Context, ticket: Ticket) -> None:
     )
 
 
+# --- service targets -----------------------------------------------------------------------------------
+
+
+def watch_service_targets(ctx: Context) -> None:
+    """An unclaimed urgent ticket past its first-response target pings the triage channel, once per target
+    period while nobody takes it; an assigned ticket nearing its resolution target reminds its assignee
+    once. Each ping is a ticket event (`sla_ping`, `sla_reminder`): what was said is in its history."""
+    targets = sla.Targets.of(ctx.settings)
+    for ticket in _unclaimed_urgent_past_target(ctx, targets):
+        _ping_triage(ctx, ticket, targets)
+    for urgent in (True, False):
+        for ticket in _nearing_resolution_target(ctx, targets, urgent):
+            _remind_assignee(ctx, ticket, targets)
+
+
+def _unclaimed_urgent_past_target(ctx: Context, targets: sla.Targets) -> list[Ticket]:
+    period = targets.first_response(urgent=True)
+    moment = now()
+    pinged = aliased(TicketEvent)
+    return list(
+        ctx.session.scalars(
+            _locked(
+                select(Ticket).where(
+                    Ticket.status == "new",
+                    Ticket.assignee_email.is_(None),
+                    Ticket.urgent.is_(True),
+                    Ticket.created_at <= moment - period,
+                    ~exists().where(
+                        pinged.ticket_id == Ticket.id, pinged.kind == "sla_ping", pinged.at > moment - period
+                    ),
+                )
+            )
+        )
+    )
+
+
+def _nearing_resolution_target(ctx: Context, targets: sla.Targets, urgent: bool) -> list[Ticket]:
+    reminded = aliased(TicketEvent)
+    return list(
+        ctx.session.scalars(
+            _locked(
+                select(Ticket).where(
+                    Ticket.status.in_(("claimed", "new")),
+                    Ticket.assignee_email.is_not(None),
+                    Ticket.urgent.is_(urgent),
+                    Ticket.created_at <= now() - targets.warning(urgent),
+                    ~exists().where(reminded.ticket_id == Ticket.id, reminded.kind == "sla_reminder"),
+                )
+            )
+        )
+    )
+
+
+def _locked(statement: Select[Any]) -> Select[Any]:
+    """Two processes running the job at once: the second skips the tickets the first is pinging (and
+    once it commits, their new event excludes them)."""
+    return statement.with_for_update(of=Ticket, skip_locked=True)
+
+
+def _ping_triage(ctx: Context, ticket: Ticket, targets: sla.Targets) -> None:
+    waited = sla.duration(now() - ticket.created_at)
+    target = sla.duration(targets.first_response(urgent=True))
+    minutes = ctx.settings.sla_first_response_urgent
+    tickets.record_event(ctx, ticket, "sla_ping", data={"target_minutes": minutes})
+    ctx.triage(
+        f"URGENT ticket #{ticket.id} has waited {waited} with nobody on it (first-response target "
+        f"{target}): {ticket.subject}",
+        [
+            Button(f"ticket.claim:{ticket.id}", "Claim", "primary"),
+            Button(f"ticket.show:{ticket.id}", "Details"),
+        ],
+        ticket=ticket.id,
+        quoted=(ticket.subject,),
+    )
+
+
+def _remind_assignee(ctx: Context, ticket: Ticket, targets: sla.Targets) -> None:
+    left = sla.time_left(ticket, targets, now())
+    tickets.record_event(ctx, ticket, "sla_reminder")
+    ctx.send(
+        ticket.assignee_email or "",
+        f"Ticket #{ticket.id} is nearing its resolution target ({left}): {ticket.subject}",
+        [Button(f"ticket.show:{ticket.id}", "Details")],
+        ticket=ticket.id,
+        quoted=(ticket.subject,),
+    )
+
+
 # --- housekeeping ---------------------------------------------------------------------------------------
 
 
@@ -264,4 +352,6 @@ SCHEDULE: tuple[Scheduled, ...] = (
     Scheduled("expire_claims", expire_claims, 60),
     Scheduled("close_waiting_tickets", close_waiting_tickets, 15 * 60),
     Scheduled("clean_up", clean_up, 24 * 3600),
+    Scheduled("post_digest", digest_report.post_digest, 60),
+    Scheduled("watch_service_targets", watch_service_targets, 60),
 )

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot.messages import Button
 from bot.store.models import ResetRequest, Ticket
-from handlers import ticket_views, tickets
+from handlers import digest_report, ticket_views, tickets
 from handlers.account.approval import expire_approval
 from handlers.account.records import noun
 from handlers.context import Context
@@ -31,7 +31,7 @@ def try_command(ctx: Context, text: str) -> bool:
     if _TEAM_TICKETS.match(text):
         show_team_tickets(ctx)
         return True
-    return False
+    return digest_report.try_command(ctx, text)
 
 
 def show_approvals(ctx: Context) -> None:

@@ -268,5 +268,8 @@ def help_text(ctx: Context) -> str:
             "close N · reopen N · mine (assigned to me)",
         ]
     if ctx.speaker.is_manager:
-        lines += ['Manager: "approvals" (waiting for you) · "team tickets" (your team\'s open tickets)']
+        lines += [
+            'Manager: "approvals" (waiting for you) · "team tickets" (your team\'s open tickets) ·',
+            '"digest" (yesterday; "digest 7" for a week) · "how is the desk doing this week?"',
+        ]
     return "\n".join(lines)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from bot import insights
 from bot.clock import now
 from bot.messages import Button
-from handlers import arguments, people, ticket_views, tickets
+from handlers import arguments, people, sla, ticket_views, tickets
 from handlers.context import Context
 from handlers.registry import action, flow, in_flow
 
@@ -76,7 +76,7 @@ def show(ctx: Context, ticket_id: int) -> None:
     ctx.reply(
         "History:\n" + "\n".join(ticket_views.event_line(e) for e in events),
         ticket_views.technician_buttons(ticket),
-        card=ticket_views.ticket_card(ticket, full=True),
+        card=ticket_views.ticket_card(ticket, full=True, targets=sla.Targets.of(ctx.settings)),
         ticket=ticket.id,
         quoted=ticket_views.typed_parts(ticket, events),
     )
@@ -146,7 +146,7 @@ def _claim(ctx: Context, ticket_id: int, _: str) -> None:
     ctx.reply(
         f"Ticket #{ticket.id} is yours.",
         ticket_views.technician_buttons(ticket),
-        card=ticket_views.ticket_card(ticket),
+        card=ticket_views.ticket_card(ticket, targets=sla.Targets.of(ctx.settings)),
         ticket=ticket.id,
         quoted=ticket_views.typed_parts(ticket),
     )

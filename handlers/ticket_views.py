@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from automations.directory import DirectoryError
+from bot.clock import now
 from bot.messages import Button, Card, shorten
 from bot.store.models import Ticket, TicketEvent
+from handlers import sla
 from handlers.context import Context
 
 OPEN_STATUSES = ("new", "claimed", "waiting")
@@ -45,8 +47,9 @@ CONVERSATION_HEADING = "Conversation:\n"
 CARD_TEXT_CHARS = 300
 
 
-def ticket_card(ticket: Ticket, *, full: bool = False) -> Card:
-    """The ticket at a glance; `full` (Details, `show N`) adds the conversation that led to it."""
+def ticket_card(ticket: Ticket, *, full: bool = False, targets: sla.Targets | None = None) -> Card:
+    """The ticket at a glance; `full` (Details, `show N`) adds the conversation that led to it; with
+    `targets`, how long is left before its service targets (FRONTDESK_SLA_*)."""
     fields: list[tuple[str, str]] = [
         ("Status", ticket.status + (f" ({', '.join(ticket.flags)})" if ticket.flags else "")),
         ("Urgency", "urgent" if ticket.urgent else "not urgent"),
@@ -62,6 +65,9 @@ def ticket_card(ticket: Ticket, *, full: bool = False) -> Card:
     fields += [(label, value) for label, value in details if value]
     fields.append(("Assignee", ticket.assignee_email or "unclaimed"))
     fields.append(("Opened", ticket.created_at.strftime("%Y-%m-%d %H:%M UTC")))
+    left = sla.time_left(ticket, targets, now()) if targets is not None else ""
+    if left:
+        fields.append(("Target", left))
     fields.append(("Problem", ticket.problem))
     tried, _, conversation = ticket.transcript.partition(CONVERSATION_HEADING)
     if tried.strip():

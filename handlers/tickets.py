@@ -20,7 +20,7 @@ from bot.clock import now
 from bot.messages import Button, shorten
 from bot.redact import hide_secrets
 from bot.store.models import Ticket, TicketEvent
-from handlers import arguments, conversations
+from handlers import arguments, conversations, sla
 from handlers.context import Context
 from handlers.ticket_notices import Notice, mail_subject, notify, to_assignee, to_both, to_requester
 from handlers.ticket_views import (
@@ -113,7 +113,7 @@ def open_ticket(
             Button(f"ticket.claim:{ticket.id}", "Claim", "primary"),
             Button(f"ticket.show:{ticket.id}", "Details"),
         ],
-        card=ticket_card(ticket),
+        card=ticket_card(ticket, targets=sla.Targets.of(ctx.settings)),
         ticket=ticket.id,
         quoted=typed_parts(ticket),
     )

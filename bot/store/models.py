@@ -298,3 +298,22 @@ class Lease(Base):
 Index("ix_outbox_due", OutboxMessage.status, OutboxMessage.next_attempt_at)
 Index("ix_outbox_recipient", OutboxMessage.platform, OutboxMessage.recipient, OutboxMessage.status)
 Index("ix_outbox_topic", OutboxMessage.topic, OutboxMessage.recipient)
+
+
+class DigestPost(Base):
+    """One row per local day the managers' digest was posted: two processes running the digest job at
+    the same moment insert the same day, and only the one whose insert took the row posts."""
+
+    __tablename__ = "digest_posts"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD in FRONTDESK_TIMEZONE
+    posted_at: Mapped[datetime]
+    holder: Mapped[str] = mapped_column(String(120), default="")
+
+
+# The digest's aggregates: range scans by day, and each ticket's first response found from an index.
+Index("ix_tickets_created_at", Ticket.created_at)
+Index("ix_tickets_resolved_at", Ticket.resolved_at)
+Index("ix_ticket_events_kind_at", TicketEvent.kind, TicketEvent.at)
+Index("ix_kb_questions_created_at", KbQuestion.created_at)
+Index("ix_reset_requests_status_updated", ResetRequest.status, ResetRequest.updated_at)
