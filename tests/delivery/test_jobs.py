@@ -4,29 +4,15 @@ is audited, and does its work once however often it runs."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 
 from bot.store.models import AuditRecord, OutboxMessage, ProcessedEvent, ResetRequest, Ticket
 from handlers import jobs
 from tests.conftest import Harness, build_bot
+from tests.delivery.conftest import START
 
 ADA, TESS, GRACE = "ada@example.com", "tess@example.com", "grace@example.com"
-START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock(frozen_clock):  # type: ignore[no-untyped-def]
-    moment = [START]
-
-    def advance(**delta: float) -> None:
-        moment[0] += timedelta(**delta)
-        frozen_clock(moment[0])
-
-    frozen_clock(START)
-    return advance
 
 
 def run(h: Harness, job) -> list:  # type: ignore[no-untyped-def]

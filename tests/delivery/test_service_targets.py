@@ -4,8 +4,6 @@ the card and `show N` say how long is left."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 from sqlalchemy import func, select
 
@@ -14,19 +12,6 @@ from handlers import jobs
 from tests.conftest import Harness, build_bot
 
 ADA, TESS = "ada@example.com", "tess@example.com"
-START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock(frozen_clock):  # type: ignore[no-untyped-def]
-    moment = [START]
-
-    def advance(**delta: float) -> None:
-        moment[0] += timedelta(**delta)
-        frozen_clock(moment[0])
-
-    frozen_clock(START)
-    return advance
 
 
 def run(h: Harness) -> list:  # type: ignore[no-untyped-def]
