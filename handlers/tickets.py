@@ -155,7 +155,7 @@ def card_topic(ticket_id: int) -> str:
 
 def refresh_card(ctx: Context, ticket: Ticket) -> None:
     """The card in triage shows the ticket as it is now (claimed by whom, status, flags), for everyone."""
-    assignee = f" — claimed by {display_name(ctx, ticket.assignee_email)}" if ticket.assignee_email else ""
+    assignee = f": {display_name(ctx, ticket.assignee_email)}" if ticket.assignee_email else ""
     buttons = [Button(f"ticket.show:{ticket.id}", "Details"), *technician_buttons(ticket)]
     ctx.update(
         "#" + ctx.settings.triage_channel,
@@ -385,13 +385,14 @@ def requester_message(ctx: Context, ticket_id: int, text: str) -> Ticket:
                 quoted=(text, ticket.requester_name),
             ),
         )
-    else:
-        ctx.triage(
-            f"{ticket.requester_name} added to ticket #{ticket.id}: {text}",
-            [Button(f"ticket.claim:{ticket.id}", "Claim", "primary")],
-            ticket=ticket.id,
-            quoted=(text, ticket.requester_name),
-        )
+    # Triage hears it either way (on Slack, in the thread of the ticket's card): the whole desk can
+    # follow the conversation, and an unclaimed ticket's follow-up is a reason to claim it.
+    ctx.triage(
+        f"{ticket.requester_name} added to ticket #{ticket.id}: {text}",
+        [] if ticket.assignee_email else [Button(f"ticket.claim:{ticket.id}", "Claim", "primary")],
+        ticket=ticket.id,
+        quoted=(text, ticket.requester_name),
+    )
     return ticket
 
 
