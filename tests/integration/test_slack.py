@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -19,6 +20,8 @@ from urllib.parse import urlencode
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
+from bot.delivery.port import DeliveryError
+from bot.messages import Reply
 from bot.platforms.slack.deliverer import make_client
 from bot.platforms.slack.run import SlackBot, build_slack
 from bot.platforms.slack.server import SlackHttpServer
@@ -155,34 +158,41 @@ def shown(message: dict[str, Any]) -> str:
     return str(message.get("text", "")) + json.dumps(blocks_of(message), ensure_ascii=False)
 
 
-@pytest.fixture
-def slack(fake_slack: FakeSlack, tmp_path: Any) -> Iterator[Slack]:
-    fake_slack.add_user(ADA, "ada@example.com", "Ada Lovelace")
-    fake_slack.add_user(TESS, "tess@example.com", "Tess Tech")
-    fake_slack.add_user(TOM, "tom@example.com", "Tom Fixit")
-    fake_slack.add_user(GUEST, "bob@example.com", "Bob Guest", is_restricted=True)
-    fake_slack.channels.add(TRIAGE)
-    url = f"sqlite:///{tmp_path / 'frontdesk.db'}"
+@contextmanager
+def running_slack(fake: FakeSlack, url: str) -> Iterator[Slack]:
+    """The bot on `url`, built by bootstrap with the Slack deliverer, behind the real HTTP adapter."""
+    fake.add_user(ADA, "ada@example.com", "Ada Lovelace")
+    fake.add_user(TESS, "tess@example.com", "Tess Tech")
+    fake.add_user(TOM, "tom@example.com", "Tom Fixit")
+    fake.add_user(GUEST, "bob@example.com", "Bob Guest", is_restricted=True)
+    fake.channels.add(TRIAGE)
     options = {
         "slack_bot_token": "xoxb-test",
         "slack_signing_secret": SECRET,
         "slack_triage_channel": TRIAGE,
-        "slack_api_url": fake_slack.url,
+        "slack_api_url": fake.url,
         "reset_verification": "chat_identity",
     }
     settings = load_settings(database_url=url, **options)
     bot = build_slack(
         settings,
         build=lambda chat: build_app_for_tests(url, chat=chat, **options),
-        client=make_client("xoxb-test", fake_slack.url),
+        client=make_client("xoxb-test", fake.url),
         process_before_response=True,
     )
     server = SlackHttpServer(bot.adapter.bolt, bot.ready, host="127.0.0.1", port=0)
     server.start()
     try:
-        yield Slack(fake_slack, bot, server)
+        yield Slack(fake, bot, server)
     finally:
         server.stop()
+        bot.app.engine.dispose()
+
+
+@pytest.fixture
+def slack(fake_slack: FakeSlack, sqlite_url: str) -> Iterator[Slack]:
+    with running_slack(fake_slack, sqlite_url) as running:
+        yield running
 
 
 def open_ticket(slack: Slack, text: str = "my monitor flickers") -> tuple[int, dict[str, Any]]:
@@ -326,3 +336,29 @@ def test_the_temporary_password_is_posted_in_the_dm_and_deleted_after_its_ttl(
     frozen_clock(start + timedelta(seconds=601))
     slack.bot.app.delivery.dispatcher.run_due()
     assert slack.fake.deleted == [("DUADA", secret["ts"])]
+
+
+def test_the_card_thread_works_on_postgresql(fake_slack: FakeSlack, fresh_postgres_url: str) -> None:
+    with running_slack(fake_slack, fresh_postgres_url) as slack:
+        number, card = open_ticket(slack)
+        slack.in_thread(TESS, card["ts"], "Which monitor is it?")
+        assert f"about ticket #{number}: Which monitor is it?" in slack.last_to("DUADA")["text"]
+
+
+# ---------------------------------------------------------------- the deliverer
+
+
+def test_someone_who_never_wrote_is_reached_by_email_lookup(slack: Slack) -> None:
+    deliverer = slack.bot.deliverer
+    assert deliverer.route("tom@example.com", None) == {"user": TOM}
+    assert deliverer.route("nobody@example.com", None) is None
+    assert deliverer.route("#triage", None) == {"channel": TRIAGE}
+    assert deliverer.route("#elsewhere", None) is None
+    ref = deliverer.send({"user": TOM}, Reply("tom@example.com", "hello"))
+    assert ref["channel"] == "DUTOM" and (ref["channel"], ref["ts"]) in slack.fake.messages
+
+
+def test_a_channel_slack_does_not_have_is_a_permanent_failure(slack: Slack) -> None:
+    with pytest.raises(DeliveryError) as failure:
+        slack.bot.deliverer.send({"channel": "CGONE"}, Reply("#triage", "hello"))
+    assert failure.value.permanent and failure.value.reason == "channel_not_found"
