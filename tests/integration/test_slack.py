@@ -273,6 +273,23 @@ def test_bots_and_the_bot_itself_are_ignored(slack: Slack) -> None:
     assert slack.fake.posted() == []
 
 
+def test_the_helpdesk_command_answers_in_the_dm(slack: Slack) -> None:
+    body = urlencode(
+        {
+            "command": "/helpdesk",
+            "text": "tickets",
+            "user_id": ADA,
+            "team_id": TEAM,
+            "channel_id": "CGENERAL",
+            "trigger_id": "9.9.9",
+            "api_app_id": "A0001",
+            "token": "legacy",
+        }
+    )
+    assert slack.post(body, "application/x-www-form-urlencoded") == 200
+    assert "You have no tickets" in slack.last_to("DUADA")["text"]
+
+
 # ---------------------------------------------------------------- technicians
 
 

@@ -67,3 +67,20 @@ def test_a_secret_says_when_it_disappears() -> None:
 
 def test_split_keeps_short_text_whole() -> None:
     assert split("hello", 10) == ["hello"] and split("", 10) == [""]
+
+
+def test_the_manifest_asks_for_what_the_adapter_uses() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    import bot.platforms.slack as slack
+
+    manifest = yaml.safe_load((Path(slack.__file__).parent / "manifest.yaml").read_text())
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"chat:write", "im:history", "im:write", "users:read", "users:read.email", "commands"} <= scopes
+    assert {"message.im", "app_mention", "message.channels"} <= set(
+        manifest["settings"]["event_subscriptions"]["bot_events"]
+    )
+    assert manifest["settings"]["interactivity"]["is_enabled"]
+    assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/helpdesk"]

@@ -7,6 +7,7 @@
 - A button press is `Inbound(action=button id)`; in a DM the pressed message is first updated to say what
   was chosen, so it cannot be pressed twice (a triage card keeps its buttons: it is shared, and the
   core tells the second technician who has the ticket).
+- `/helpdesk reset|unlock|ticket|tickets|help` is the same as saying it in the DM.
 - Bots, the bot itself and message edits are ignored.
 
 Ack first, work after: bolt acknowledges events at once and runs the listener in its thread pool
@@ -34,6 +35,15 @@ from bot.platforms.slack.blocks import escape, unescape
 log = structlog.get_logger(__name__)
 PEOPLE_TTL_SECONDS = 600.0
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+SLASH_COMMAND = "/helpdesk"
+# `/helpdesk WORD …` in the words the core already understands; anything else is passed as typed.
+SUBCOMMANDS = {
+    "reset": "reset my password",
+    "unlock": "I'm locked out",
+    "ticket": "new ticket",
+    "tickets": "my tickets",
+    "help": "help",
+}
 
 
 @dataclass(frozen=True)
@@ -116,6 +126,7 @@ class SlackAdapter:
         self.bolt.event("message")(self._on_message)
         self.bolt.event("app_mention")(self._on_mention)
         self.bolt.action(re.compile(r".+"))(self._on_action)
+        self.bolt.command(SLASH_COMMAND)(self._on_command)
 
     # --- listeners --------------------------------------------------------------------------------------
 
@@ -149,6 +160,19 @@ class SlackAdapter:
         container = body.get("container") or {}
         event_id = f"slack-action:{container.get('message_ts', '')}:{action.get('action_ts', '')}:{user_id}"
         self.handle(Inbound(person=person, action=button_id, event_id=event_id))
+
+    def _on_command(self, ack: Ack, command: dict[str, Any]) -> None:
+        """`/helpdesk tickets`: answered in the person's DM, where the conversation lives."""
+        ack()
+        person = self.people.get(str(command.get("user_id", "")))
+        if person is None:
+            return
+        word, _, rest = unescape(str(command.get("text") or "")).strip().partition(" ")
+        text = (
+            f"{SUBCOMMANDS[word.lower()]} {rest}".strip() if word.lower() in SUBCOMMANDS else f"{word} {rest}"
+        )
+        event_id = f"slack-command:{command.get('trigger_id') or command.get('command_ts', '')}"
+        self.handle(Inbound(person=person, text=text.strip() or "help", event_id=event_id))
 
     # --- helpers ----------------------------------------------------------------------------------------
 
