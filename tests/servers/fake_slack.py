@@ -10,7 +10,8 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -26,6 +27,7 @@ TEAM = "T0001"
 class Call:
     method: str
     params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)  # when it arrived (the benchmark's clock)
 
 
 @dataclass
@@ -145,16 +147,25 @@ def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def fake_slack() -> Iterator[FakeSlack]:
+def start_fake_slack() -> tuple[FakeSlack, Callable[[], None]]:
+    """A running fake on a free port, and how to stop it (the benchmark uses it without pytest)."""
     fake = FakeSlack()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
     server.daemon_threads = True
     fake.url = f"http://127.0.0.1:{server.server_address[1]}/api/"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, name="fake-slack", daemon=True).start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return fake, stop
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    fake, stop = start_fake_slack()
     try:
         yield fake
     finally:
-        server.shutdown()
-        server.server_close()
+        stop()
