@@ -16,6 +16,7 @@ from pathlib import Path
 from slack_sdk.signature import SignatureVerifier
 
 from tests.servers.fake_slack import TEAM, FakeSlack
+from tests.servers.fake_slack_socket import FakeSocketMode
 from tests.servers.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,6 +111,53 @@ def test_run_slack_serves_events_and_probes_until_sigterm(fake_slack: FakeSlack,
         except subprocess.TimeoutExpired:
             process.kill()
             raise
+    assert code == 0
+
+
+def _dm_payload(event_id: str, text: str) -> dict[str, object]:
+    event = {"type": "message", "channel_type": "im", "channel": "DUADA", "user": "UADA", "text": text}
+    return {
+        "type": "event_callback",
+        "team_id": TEAM,
+        "api_app_id": "A0001",
+        "event_id": event_id,
+        "event": {**event, "ts": "1700003000.000001"},
+    }
+
+
+def _stop(process: subprocess.Popen[str]) -> int:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
+def test_run_slack_in_socket_mode_connects_and_answers(fake_slack: FakeSlack, sqlite_url: str) -> None:
+    fake_slack.add_user("UADA", "ada@example.com", "Ada Lovelace")
+    socket_mode = FakeSocketMode()
+    fake_slack.socket_url = socket_mode.url
+    env = _env(sqlite_url, fake_slack, free_port())
+    env.update(FRONTDESK_SLACK_APP_TOKEN="xapp-process-test", FRONTDESK_SLACK_SIGNING_SECRET="")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", "slack"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _until(socket_mode.connected.is_set, 120, "the Socket Mode connection", process)
+        assert fake_slack.of("apps.connections.open")
+        socket_mode.send_event("envelope-1", _dm_payload("EvSOCKET1", "my tickets"))
+        _until(lambda: "envelope-1" in socket_mode.acks, 30, "the envelope's ack", process)
+        _until(lambda: fake_slack.posted("DUADA"), 60, "the answer in the DM", process)
+        assert "You have no tickets" in fake_slack.posted("DUADA")[0]["text"]
+    finally:
+        code = _stop(process)
+        socket_mode.close()
     assert code == 0
 
 

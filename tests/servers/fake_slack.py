@@ -38,6 +38,7 @@ class FakeSlack:
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (channel, ts) -> last
     deleted: list[tuple[str, str]] = field(default_factory=list)
     url: str = ""
+    socket_url: str = ""  # what apps.connections.open answers (a FakeSocketMode's ws:// URL)
     _limits: dict[str, int] = field(default_factory=dict)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -118,6 +119,11 @@ class FakeSlack:
             return {"ok": False, "error": "message_not_found"}
         self.deleted.append(key)
         return {"ok": True, "channel": key[0], "ts": key[1]}
+
+    def _apps_connections_open(self, _: dict[str, Any]) -> dict[str, Any]:
+        return (
+            {"ok": True, "url": self.socket_url} if self.socket_url else {"ok": False, "error": "no_socket"}
+        )
 
     def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "view": {"id": "V1"}}
