@@ -331,6 +331,27 @@ def test_resolve_asks_the_requester_for_a_rating_in_their_dm(slack: Slack) -> No
     assert "resolved" in shown(updates[-1])
 
 
+def open_home(slack: Slack, user: str) -> dict[str, Any]:
+    event = {"type": "app_home_opened", "user": user, "channel": "D" + user, "tab": "home"}
+    assert slack.event({**event, "event_ts": slack._ts()}) == 200
+    published = [p for p in slack.fake.of("views.publish") if p["user_id"] == user]
+    assert published, f"no App Home was published for {user}"
+    view = published[-1]["view"]
+    return json.loads(view) if isinstance(view, str) else dict(view)
+
+
+def test_app_home_shows_an_employee_their_tickets_and_a_technician_the_queue(slack: Slack) -> None:
+    number, _card = open_ticket(slack, "the <b>scanner</b> on floor 3 jams")
+    home = open_home(slack, ADA)
+    assert home["type"] == "home" and "Your open tickets" in json.dumps(home)
+    assert f"#{number}" in json.dumps(home) and "&lt;b&gt;scanner" in json.dumps(home)
+    queue = open_home(slack, TESS)
+    assert "Waiting for a technician" in json.dumps(queue)
+    claim = [e for b in queue["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert f"ticket.claim:{number}" in {e["action_id"] for e in claim}
+    assert len(slack.fake.posted("DUTESS")) == 0  # the home page is not a message
+
+
 # ---------------------------------------------------------------- secrets
 
 

@@ -7,6 +7,7 @@
 - A button press is `Inbound(action=button id)`; in a DM the pressed message is first updated to say what
   was chosen, so it cannot be pressed twice (a triage card keeps its buttons: it is shared, and the
   core tells the second technician who has the ticket).
+- Opening the App Home tab is `Inbound(action="home.open")`; the core's answer is published there.
 - `/helpdesk reset|unlock|ticket|tickets|help` is the same as saying it in the DM.
 - Bots, the bot itself and message edits are ignored.
 
@@ -36,6 +37,7 @@ log = structlog.get_logger(__name__)
 PEOPLE_TTL_SECONDS = 600.0
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 SLASH_COMMAND = "/helpdesk"
+HOME_ACTION = "home.open"  # handlers/home.py
 # `/helpdesk WORD …` in the words the core already understands; anything else is passed as typed.
 SUBCOMMANDS = {
     "reset": "reset my password",
@@ -127,6 +129,7 @@ class SlackAdapter:
         self.bolt.event("app_mention")(self._on_mention)
         self.bolt.action(re.compile(r".+"))(self._on_action)
         self.bolt.command(SLASH_COMMAND)(self._on_command)
+        self.bolt.event("app_home_opened")(self._on_home_opened)
 
     # --- listeners --------------------------------------------------------------------------------------
 
@@ -160,6 +163,15 @@ class SlackAdapter:
         container = body.get("container") or {}
         event_id = f"slack-action:{container.get('message_ts', '')}:{action.get('action_ts', '')}:{user_id}"
         self.handle(Inbound(person=person, action=button_id, event_id=event_id))
+
+    def _on_home_opened(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        """Opening the Home tab asks the core for the person's home page (handlers/home.py)."""
+        if event.get("tab") != "home" or not event.get("user"):
+            return
+        person = self.people.get(str(event["user"]))
+        if person is not None:
+            event_id = str(body.get("event_id") or f"slack-home:{event['user']}:{event.get('event_ts')}")
+            self.handle(Inbound(person=person, action=HOME_ACTION, event_id=event_id))
 
     def _on_command(self, ack: Ack, command: dict[str, Any]) -> None:
         """`/helpdesk tickets`: answered in the person's DM, where the conversation lives."""

@@ -46,6 +46,7 @@ PERMANENT_ERRORS = frozenset(
     }
 )
 LOOKUP_TTL_SECONDS = 600.0
+HOME_TOPIC = "home"  # handlers/home.py: the reply that is the person's App Home
 
 
 def make_client(token: str, base_url: str, *, max_retries: int = 3) -> WebClient:
@@ -95,6 +96,8 @@ class SlackDeliverer:
 
     def send(self, address: Address, payload: Payload) -> MessageRef:
         reply = _chat_reply(payload)
+        if reply.topic == HOME_TOPIC and "user" in address:
+            return self._publish_home(address["user"], reply)
         channel = address.get("channel") or self._dm(address["user"])
         extra: dict[str, Any] = {}
         thread = self._thread_for(reply, address)
@@ -123,7 +126,16 @@ class SlackDeliverer:
             if error.reason != "message_not_found":  # already gone (someone deleted it): done
                 raise
 
-    # --- helpers ----------------------------------------------------------------------------------------
+    # --- helpers --------------------------------------------------------------------------------------
+
+    def _publish_home(self, user: str, reply: Reply) -> MessageRef:
+        """The person's App Home tab, replaced as a whole (views.publish)."""
+        blocks = render(reply)["blocks"]
+        self._call(
+            "views.publish",
+            lambda: self.client.views_publish(user_id=user, view={"type": "home", "blocks": blocks}),
+        )
+        return {"home": user}
 
     def _thread_for(self, reply: Reply, address: Address) -> str | None:
         """A triage line about a ticket goes in the thread of the ticket's card (the card itself does not)."""
