@@ -259,6 +259,19 @@ def test_a_guest_is_refused_a_reset(slack: Slack) -> None:
     assert "guest" in refusal["text"] and "Your temporary password" not in shown(refusal)
 
 
+def test_someone_from_another_workspace_is_refused_a_reset(slack: Slack) -> None:
+    slack.fake.add_user("UFOREIGN", "ada@example.com", "Ada Elsewhere", team="T9999")
+    slack.dm("UFOREIGN", "I forgot my password")
+    refusal = slack.last_to("DUFOREIGN")
+    assert "guest and external accounts" in refusal["text"] and "temporary password is" not in shown(refusal)
+
+
+def test_a_mention_in_a_channel_is_answered(slack: Slack) -> None:
+    event = {"type": "app_mention", "channel": "CGENERAL", "user": ADA, "ts": slack._ts()}
+    assert slack.event({**event, "text": "<@UBOT> how do I set up the vpn"}) == 200
+    assert "Connect to the VPN" in shown(slack.last_to("DUADA"))
+
+
 def test_a_429_is_retried_after_retry_after(slack: Slack) -> None:
     slack.fake.rate_limit("chat.postMessage")
     slack.dm(ADA, "how do I set up the vpn")
