@@ -114,6 +114,7 @@ def run_employees(
     acks: list[float] = []
     replies: list[float] = []
     sent: dict[str, int] = {}
+    errors: list[str] = []
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
 
@@ -128,7 +129,13 @@ def run_employees(
             text = "I want to talk to a human" if ticket else QUESTIONS[(i + count) % len(QUESTIONS)]
             before = posts_to("D" + user)
             started = time.monotonic()
-            ack = poster.dm(user, text, f"Ev{i:03d}-{count:06d}")
+            try:
+                ack = poster.dm(user, text, f"Ev{i:03d}-{count:06d}")
+            except OSError:  # refused or reset: Slack would retry it; counted, not timed
+                with lock:
+                    errors.append(user)
+                count -= 1
+                continue
             with lock:
                 acks.append(ack)
                 sent[user] = count
@@ -154,7 +161,7 @@ def run_employees(
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - started
-    return {"acks": acks, "replies": replies, "sent": sent, "elapsed": elapsed}
+    return {"acks": acks, "replies": replies, "sent": sent, "elapsed": elapsed, "errors": len(errors)}
 
 
 def bare_bolt(fake: FakeSlack, employees: int, seconds: float) -> dict[str, Any]:
@@ -240,7 +247,10 @@ def report(bot: dict[str, Any], reference: dict[str, Any], counts: dict[str, int
         f"bare bolt ack    p50 {percentile(reference['acks'], 0.5):7.1f} ms  "
         f"p99 {percentile(reference['acks'], 0.99):7.1f} ms ({len(reference['acks'])} events, reference)"
     )
-    print(f"replies lost: {lost}, duplicated: {duplicated}")
+    print(
+        f"replies lost: {lost}, duplicated: {duplicated}; connections refused: {bot['errors']} "
+        f"(bare bolt: {reference['errors']})"
+    )
     if statistics.fmean(bot["acks"] or [0]) and (
         ack_p99 > ACK_P99_MS or reply_p99 > REPLY_P99_MS or lost or duplicated
     ):

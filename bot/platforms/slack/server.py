@@ -20,12 +20,18 @@ EVENTS_PATH = "/slack/events"
 MAX_BODY_BYTES = 1 << 20  # Slack's payloads are far smaller; a bigger body is not Slack
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # http.server's default backlog of 5 resets connections when Slack delivers a burst of events;
+    # a reset request is retried by Slack only after seconds, so it counts as a late ack.
+    request_queue_size = 128
+
+
 class SlackHttpServer:
     def __init__(self, bolt: App, ready: Callable[[], bool], *, host: str = "0.0.0.0", port: int = 3000):
         self.bolt = bolt
         self.ready = ready
-        self.httpd = ThreadingHTTPServer((host, port), _handler_for(self))
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, port), _handler_for(self))
         self._thread: threading.Thread | None = None
 
     @property
