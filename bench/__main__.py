@@ -1,6 +1,6 @@
 """`make bench`: every benchmark the issues name, one after the other, each printing its figures.
 
-.venv/bin/python -m bench [kb] [intent] [everyday] [ldap] [reset] [delivery] [digest]
+.venv/bin/python -m bench [kb] [intent] [everyday] [ldap] [reset] [delivery] [digest] [slack]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ SUITES = {
     "reset": "bench.reset_bench",
     "delivery": "bench.delivery_bench",
     "digest": "bench.digest_bench",
+    "slack": "bench.slack_bench",
 }
 
 

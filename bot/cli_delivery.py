@@ -18,7 +18,7 @@ from bot.messages import shorten
 from bot.store import db
 from bot.store.models import OutboxMessage
 
-PLATFORMS = ("console",)  # Slack and Teams join here as their adapters land
+PLATFORMS = ("console", "slack")  # Teams joins here as its adapter lands
 STATUSES = ("pending", "sending", "delivered", "dead")
 
 
@@ -31,6 +31,11 @@ def run(platform: str, speaker: str, as_json: bool) -> None:
     """Run the bot on a chat platform, with the scheduler and the dispatcher in the same process."""
     from bot.cli import run_console
 
+    if platform == "slack":
+        from bot.platforms.slack.run import run_slack
+
+        run_slack(command_settings())
+        return
     if not speaker:
         raise click.UsageError("frontdesk run console needs --as EMAIL (who is speaking)")
     run_console(command_settings(), speaker, as_json)

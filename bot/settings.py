@@ -73,6 +73,15 @@ class Settings(BaseSettings):
     smtp_from: str = "frontdesk@localhost"
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    # Slack (`frontdesk run slack`): Socket Mode when the app token is set, else HTTP on http_port
+    slack_bot_token: SecretStr = SecretStr("")
+    slack_app_token: SecretStr = SecretStr("")
+    slack_signing_secret: SecretStr = SecretStr("")
+    slack_triage_channel: str = ""  # the channel id (C…) the `#triage` posts go to
+    slack_digest_channel: str = ""
+    slack_api_url: str = "https://slack.com/api/"
+    http_port: int = Field(default=3000, ge=1, le=65535)
+
     # knowledge base
     kb_dir: Path | None = None
     kb_semantic: Literal["auto", "on", "off"] = "auto"

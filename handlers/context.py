@@ -170,12 +170,20 @@ class Context:
         *,
         card: Card | None = None,
         ticket: int | None = None,
+        quoted: Sequence[str] = (),
     ) -> None:
         """Replace the message sent to `to` with `topic` (a card that shows what became of it); where the
         platform cannot edit a message, or it never went out, this is sent as a new one."""
         self.outbox.add(
             Reply(
-                to=to, text=text, buttons=tuple(buttons), card=card, ticket=ticket, topic=topic, update=True
+                to=to,
+                text=text,
+                buttons=tuple(buttons),
+                card=card,
+                ticket=ticket,
+                topic=topic,
+                update=True,
+                quoted=tuple(quoted),
             )
         )
 

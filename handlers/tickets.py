@@ -41,6 +41,21 @@ FLAGS_CLEARED = {
     "needs_approval": "the approval it was waiting for is no longer holding it up",
 }
 SUBJECT_LENGTH = 80
+# The ticket events that change what its triage card shows (status, assignee, flags).
+CARD_CHANGES = frozenset(
+    {
+        "claimed",
+        "unclaimed",
+        "reassigned",
+        "waiting",
+        "resolved",
+        "closed",
+        "withdrawn",
+        "reopened",
+        "flag_set",
+        "flag_cleared",
+    }
+)
 MAX_TICKET_ID = arguments.MAX_RECORD_ID  # a larger number names no ticket (see handlers.arguments)
 ROLE_UNVERIFIED = (
     "I can't reach the company directory right now, so I can't verify your technician role. "
@@ -101,20 +116,15 @@ def open_ticket(
     ctx.session.add(ticket)
     ctx.session.flush()
     _record(ctx, ticket, "created", problem, {"urgent": urgent, "category": category})
-    unknown = (
-        f" ({DIRECTORY_WORDS[ticket.requester_directory]})"
-        if ticket.requester_directory in DIRECTORY_WORDS
-        else ""
-    )
     ctx.triage(
-        f"{'URGENT ' if urgent else ''}ticket #{ticket.id} from {ticket.requester_name}{unknown}: "
-        f"{ticket.subject}",
+        triage_headline(ticket),
         [
             Button(f"ticket.claim:{ticket.id}", "Claim", "primary"),
             Button(f"ticket.show:{ticket.id}", "Details"),
         ],
         card=ticket_card(ticket, targets=sla.Targets.of(ctx.settings)),
         ticket=ticket.id,
+        topic=card_topic(ticket.id),
         quoted=typed_parts(ticket),
     )
     # The requester made this change, but the email is their receipt with the ticket number.
@@ -125,6 +135,37 @@ def open_ticket(
         f"{ticket.problem}\n\nA technician will pick it up; you can follow it in chat.",
     )
     return ticket
+
+
+def triage_headline(ticket: Ticket) -> str:
+    """The first line of a ticket's card in triage."""
+    unknown = (
+        f" ({DIRECTORY_WORDS[ticket.requester_directory]})"
+        if ticket.requester_directory in DIRECTORY_WORDS
+        else ""
+    )
+    urgent = "URGENT " if ticket.urgent else ""
+    return f"{urgent}ticket #{ticket.id} from {ticket.requester_name}{unknown}: {ticket.subject}"
+
+
+def card_topic(ticket_id: int) -> str:
+    """The topic of a ticket's card in triage, which every later change replaces in place."""
+    return f"ticket:{ticket_id}"
+
+
+def refresh_card(ctx: Context, ticket: Ticket) -> None:
+    """The card in triage shows the ticket as it is now (claimed by whom, status, flags), for everyone."""
+    assignee = f": {display_name(ctx, ticket.assignee_email)}" if ticket.assignee_email else ""
+    buttons = [Button(f"ticket.show:{ticket.id}", "Details"), *technician_buttons(ticket)]
+    ctx.update(
+        "#" + ctx.settings.triage_channel,
+        card_topic(ticket.id),
+        f"{triage_headline(ticket)} [{ticket.status}{assignee}]",
+        buttons,
+        card=ticket_card(ticket),
+        ticket=ticket.id,
+        quoted=typed_parts(ticket),
+    )
 
 
 def parse_id(text: str) -> int:
@@ -344,13 +385,14 @@ def requester_message(ctx: Context, ticket_id: int, text: str) -> Ticket:
                 quoted=(text, ticket.requester_name),
             ),
         )
-    else:
-        ctx.triage(
-            f"{ticket.requester_name} added to ticket #{ticket.id}: {text}",
-            [Button(f"ticket.claim:{ticket.id}", "Claim", "primary")],
-            ticket=ticket.id,
-            quoted=(text, ticket.requester_name),
-        )
+    # Triage hears it either way (on Slack, in the thread of the ticket's card): the whole desk can
+    # follow the conversation, and an unclaimed ticket's follow-up is a reason to claim it.
+    ctx.triage(
+        f"{ticket.requester_name} added to ticket #{ticket.id}: {text}",
+        [] if ticket.assignee_email else [Button(f"ticket.claim:{ticket.id}", "Claim", "primary")],
+        ticket=ticket.id,
+        quoted=(text, ticket.requester_name),
+    )
     return ticket
 
 
@@ -570,6 +612,8 @@ def _record(
             data=dict(data or {}),
         )
     )
+    if kind in CARD_CHANGES:
+        refresh_card(ctx, ticket)
 
 
 def _follow(ctx: Context, ticket: Ticket) -> bool:

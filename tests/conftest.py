@@ -19,7 +19,12 @@ from bot.settings import load_settings
 from handlers.context import Services
 from tests import fakes
 
-pytest_plugins = ["tests.servers.postgres", "tests.servers.smtp", "tests.servers.directory"]
+pytest_plugins = [
+    "tests.servers.postgres",
+    "tests.servers.smtp",
+    "tests.servers.directory",
+    "tests.servers.fake_slack",
+]
 
 DIRECTORY = {
     "people": [
