@@ -347,13 +347,14 @@ def _ticket_json(t: Ticket) -> dict[str, Any]:
 
 
 def _attach_optional_commands() -> None:
+    from bot.cli_access import access
     from bot.cli_delivery import outbox, run, worker
     from kb.cli import kb
     from kb.intent.cli import intent
 
     main.add_command(kb)
     main.add_command(intent)
-    for command in (run, worker, outbox):
+    for command in (run, worker, outbox, access):
         main.add_command(command)
 
 

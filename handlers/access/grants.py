@@ -50,8 +50,9 @@ _DONE = re.compile(
 )
 _EXTEND = re.compile(r"^\s*extend (?P<what>.+?)\s*[.!?]*$", re.I)
 _REVOKE = re.compile(r"^\s*revoke access #?(?P<id>\d+)\b[\s:,.-]*(?P<reason>.*)$", re.I | re.S)
+# Plainly asking for access ("I need access to …", "add me to …"); "how do I get to the VPN" is not.
 _NEED = re.compile(
-    r"\b(need|want|request|requesting|give me|get|grant me|add me to)\b.*\b(access|to)\b|\baccess to\b", re.I
+    r"\b(need|want|request|requesting|get|give me|grant me)\b[^.?!]*\bac+es+\b|\badd me to\b", re.I
 )
 
 
