@@ -1,6 +1,6 @@
 """`make bench`: every benchmark the issues name, one after the other, each printing its figures.
 
-.venv/bin/python -m bench [kb] [intent] [ldap] [reset]
+.venv/bin/python -m bench [kb] [intent] [ldap] [reset] [access]
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ SUITES = {
     "intent": "bench.intent_bench",
     "ldap": "bench.ldap_bench",
     "reset": "bench.reset_bench",
+    "access": "bench.access_bench",
 }
 
 

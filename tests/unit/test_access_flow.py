@@ -389,3 +389,22 @@ def test_a_catalogue_mistake_stops_the_start_naming_file_entry_and_field(
     bad.write_text(bad.read_text().replace("group: nope", "group: domain-admins"))
     with pytest.raises(SettingsError, match="protected group and can never be granted"):
         build_bot(sqlite_url, directory=directory, access_catalog=bad)
+
+
+def test_extend_starts_a_new_request_and_lengthens_the_same_grant(
+    h: Harness, directory: DemoDirectory, clock: Callable[..., None]
+) -> None:
+    sent = ask_finance(h)
+    h.press(GRACE, approve_button(sent, GRACE))
+    clock(hours=7)
+    asked = h.say(BOB, "extend finance reports")
+    h.press(BOB, h.button(asked, "1 day"))
+    h.say(BOB, "close is late")
+    again = h.press(BOB, h.button([h.sent[-1]], "Confirm"))
+    assert "I've sent your request" in texts(again, BOB)  # approved the same way
+    h.press(GRACE, approve_button(again, GRACE))
+    assert len(grants(h)) == 1 and not grants(h)[0].pre_existing
+    assert grants(h)[0].expires_at == START + timedelta(hours=7, days=1)
+    clock(hours=2)  # past the first end: still a member
+    run(h, jobs.reconcile_access_grants)
+    assert directory.is_member(person(directory, BOB), "finance")
