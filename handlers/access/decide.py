@@ -248,6 +248,12 @@ def _close_cards(ctx: Context, request: AccessRequest, entry: AccessEntry, outco
         )
 
 
+def reclaim(ctx: Context, request: AccessRequest) -> None:
+    """An approved request whose claim never ran (the process stopped right after the commit)."""
+    audit_request(ctx, request, "grant_resumed", "approved")
+    ctx.after_commit(_Claim(request.correlation_id))
+
+
 # --- commit, then act ---------------------------------------------------------------------------------
 
 

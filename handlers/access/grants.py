@@ -37,6 +37,7 @@ from handlers.registry import action
 log = structlog.get_logger(__name__)
 SWEEP_BATCH = 2000  # due grants handled per run; the rest wait a minute
 BACKOFF_SECONDS = (60, 300, 900, 3600)
+STUCK_MINUTES = 10  # an approved or granting request untouched this long was interrupted by a crash
 
 _MY_ACCESS = re.compile(
     r"^\s*((what|which) access (do i have|have i got)|my access( grants)?|my grants|"
@@ -259,16 +260,48 @@ def on_show(ctx: Context, grant_id: str) -> None:
 
 
 def expire_requests(ctx: Context) -> None:
-    """Pending requests past FRONTDESK_ACCESS_REQUEST_TTL expire; approvers get one reminder before."""
-    from handlers.access.decide import expire_request, remind
+    """Pending requests past FRONTDESK_ACCESS_REQUEST_TTL expire; approvers get one reminder before.
+
+    Also what a crash interrupted: an approved request never claimed is claimed again (nothing was done
+    yet); one claimed but never finished is NOT granted again — whether the membership was added cannot
+    be told from here, and a second add would look like a pre-existing membership — so technicians check it.
+    """
+    from handlers.access.decide import expire_request, reclaim, remind
 
     moment = now()
+    stuck = moment - timedelta(minutes=STUCK_MINUTES)
+    for request in ctx.session.scalars(
+        select(AccessRequest).where(
+            AccessRequest.status.in_(("approved", "granting")), AccessRequest.updated_at < stuck
+        )
+    ).all():
+        if request.status == "approved":
+            reclaim(ctx, request)
+        else:
+            _interrupted(ctx, request)
     pending = ctx.session.scalars(select(AccessRequest).where(AccessRequest.status == "pending")).all()
     for request in pending:
         if request.expires_at <= moment:
             expire_request(ctx, request)
         elif request.reminded_at is None and moment >= _reminder_time(request):
             remind(ctx, request)
+
+
+def _interrupted(ctx: Context, request: AccessRequest) -> None:
+    from handlers.access.records import audit_request, transition
+
+    if not transition(ctx.session, request, "interrupted", "granting"):
+        return
+    audit_request(ctx, request, "grant_interrupted", "interrupted")
+    ctx.triage(
+        f"An access grant was interrupted (a restart mid-way): {request.person_email} → {request.group} "
+        f"(request {request.correlation_id[:8]}). Please check the membership and add or remove it by hand."
+    )
+    ctx.send(
+        request.person_email,
+        f"Your approved request for {entry_name(ctx, request.entry_id)} was interrupted; a technician will "
+        "finish it.",
+    )
 
 
 def _reminder_time(request: AccessRequest) -> datetime:

@@ -408,3 +408,20 @@ def test_extend_starts_a_new_request_and_lengthens_the_same_grant(
     clock(hours=2)  # past the first end: still a member
     run(h, jobs.reconcile_access_grants)
     assert directory.is_member(person(directory, BOB), "finance")
+
+
+def test_work_interrupted_by_a_crash_is_resumed_or_handed_to_technicians(
+    h: Harness, directory: DemoDirectory, clock: Callable[..., None]
+) -> None:
+    sent = ask_finance(h)
+    sent_carol = ask_finance(h, CAROL, why="budget")
+    with h.bot.sessions.begin() as s:  # as a crash would leave them: approved, and claimed but not done
+        bob, carol = s.scalars(select(AccessRequest).order_by(AccessRequest.id)).all()
+        bob.status, carol.status = "approved", "granting"
+    assert sent and sent_carol
+    clock(minutes=11)
+    told = run(h, jobs.expire_access_requests)
+    assert directory.is_member(person(directory, BOB), "finance")  # resumed: nothing had been done
+    assert not directory.is_member(person(directory, CAROL), "finance")  # not guessed: a technician checks
+    assert any(r.to.startswith("#") and "interrupted" in r.text for r in told)
+    assert [r.status for r in requests(h)] == ["granted", "interrupted"]
