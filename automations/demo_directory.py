@@ -22,6 +22,7 @@ from automations.directory import (
     DirectoryPerson,
     NotFound,
     NotLocked,
+    NotPermitted,
     PasswordPolicy,
 )
 
@@ -90,7 +91,43 @@ class DemoDirectory:
         return [person for person in self._people.values() if group in person.groups]
 
     def is_member(self, person: DirectoryPerson, group: str) -> bool:
-        return group in person.groups
+        # The directory's current record, not the caller's copy: memberships change while the bot runs.
+        current = self._people.get(person.email, person)
+        return group in current.groups
+
+    def add_member(self, person: DirectoryPerson, group: str) -> bool:
+        with self._lock:
+            current = self._member_record(person, group)
+            if group in current.groups:
+                return False
+            self._people[current.email] = with_groups(current, group)
+            return True
+
+    def remove_member(self, person: DirectoryPerson, group: str) -> bool:
+        with self._lock:
+            current = self._member_record(person, group)
+            if group not in current.groups:
+                return False
+            self._people[current.email] = replace(
+                current, groups=tuple(g for g in current.groups if g != group)
+            )
+            return True
+
+    def _member_record(self, person: DirectoryPerson, group: str) -> DirectoryPerson:
+        if group not in self._groups:
+            raise NotFound(f"no group {group!r} in the demo directory")
+        if self._groups[group].get("protected"):
+            raise NotPermitted(f"refused to change the protected group {group!r}")
+        current = self._people.get(person.email)
+        if current is None:
+            raise NotFound()
+        return current
+
+    def group_names(self) -> set[str]:
+        return set(self._groups)
+
+    def protected_groups(self) -> set[str]:
+        return {name for name, group in self._groups.items() if group.get("protected")}
 
     def account_status(self, person: DirectoryPerson) -> AccountStatus:
         account = self._account(person)

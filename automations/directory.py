@@ -90,7 +90,9 @@ class PartiallyApplied(DirectoryError):
 
 @runtime_checkable
 class Directory(Protocol):
-    """Read people and groups; reset and unlock accounts. Implementations must be thread-safe."""
+    """Read people and groups; reset and unlock accounts; add and remove group members.
+
+    Implementations must be thread-safe."""
 
     name: str
 
@@ -101,6 +103,16 @@ class Directory(Protocol):
     def group_members(self, group: str) -> list[DirectoryPerson]: ...
 
     def is_member(self, person: DirectoryPerson, group: str) -> bool: ...
+
+    def add_member(self, person: DirectoryPerson, group: str) -> bool:
+        """Make `person` a direct member of `group`. True when added, False when they already were one
+        (counts as done). Raises NotFound for an unknown group, NotPermitted when refused."""
+        ...
+
+    def remove_member(self, person: DirectoryPerson, group: str) -> bool:
+        """End `person`'s direct membership of `group`. True when removed, False when they were not a
+        member (counts as done)."""
+        ...
 
     def account_status(self, person: DirectoryPerson) -> AccountStatus: ...
 

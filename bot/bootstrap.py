@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ import structlog
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from automations.access_catalog import AccessCatalog, CatalogError, check_groups_exist, load_catalog
 from automations.demo_directory import DemoDirectory, DemoDirectoryError
 from automations.directory import Directory, DirectoryError
 from bot.delivery.dispatcher import RetryPolicy
@@ -25,6 +27,7 @@ from bot.mail import Mailer
 from bot.settings import Settings, SettingsError, unknown_variables
 from bot.store import db
 from handlers import (
+    access,
     account,
     digest_report,
     home,
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 # The modules (and packages) whose buttons and flows the bot answers.
 HANDLER_MODULES: tuple[ModuleType, ...] = (
+    access,
     account,
     digest_report,
     home,
@@ -113,6 +117,34 @@ def build_directory(settings: Settings) -> Directory:
         raise SettingsError(f"invalid settings:\n  FRONTDESK_DEMO_DIRECTORY: {error}") from None
 
 
+def build_access_catalog(
+    path: Path | None, directory: Directory, protected_groups: Sequence[str] = ()
+) -> AccessCatalog | None:
+    """The catalogue of requestable access, checked now: a mistake stops the start, naming the file, the
+    entry and the field. A catalogue may never name a protected group."""
+    if path is None:
+        return None
+    try:
+        catalog = load_catalog(path)
+    except CatalogError as error:
+        raise SettingsError(f"invalid settings:\n  FRONTDESK_ACCESS_CATALOG: {error}") from None
+    problems = []
+    if isinstance(directory, DemoDirectory):
+        problems += check_groups_exist(catalog, directory.group_names())
+        protected = {group.lower() for group in directory.protected_groups()}
+    else:
+        protected = {group.lower() for group in protected_groups}
+    problems += [
+        f"{catalog.source}: access ({entry.id}): group: {entry.group!r} is a protected group and can never "
+        "be granted"
+        for entry in catalog.entries
+        if entry.group.lower() in protected
+    ]
+    if problems:
+        raise SettingsError("invalid settings:\n  FRONTDESK_ACCESS_CATALOG: " + "\n  ".join(problems))
+    return catalog
+
+
 def build_classifier(settings: Settings) -> Callable[[str], tuple[str | None, float]]:
     from kb.intent import classify_message
 
@@ -152,12 +184,16 @@ def build_app(
     sessions = db.make_session_factory(engine)
     if knowledge is None:
         knowledge = KnowledgeService(kb_folder(settings.kb_dir), _semantic_choice(settings)).for_session
+    # The demo catalogue goes with the configured demo directory, not with one a caller substitutes.
+    catalog_file = settings.access_catalog or (None if directory else settings.default_access_catalog)
+    directory = directory or build_directory(settings)
     services = Services(
         settings=settings,
-        directory=directory or build_directory(settings),
+        directory=directory,
         knowledge=knowledge,
         classify=classify or build_classifier(settings),
         registry=Registry.collect([*HANDLER_MODULES, *handler_modules]),
+        access=build_access_catalog(catalog_file, directory, settings.protected_groups),
     )
     _warn_about_settings(services)
     mailer = Mailer(settings)

@@ -347,6 +347,7 @@ def _ticket_json(t: Ticket) -> dict[str, Any]:
 
 
 def _attach_optional_commands() -> None:
+    from bot.cli_access import access
     from bot.cli_delivery import outbox, run, worker
     from bot.cli_digest import digest
     from kb.cli import kb
@@ -354,7 +355,7 @@ def _attach_optional_commands() -> None:
 
     main.add_command(kb)
     main.add_command(intent)
-    for command in (run, worker, outbox, digest):
+    for command in (run, worker, outbox, digest, access):
         main.add_command(command)
 
 

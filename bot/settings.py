@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEMO_DIRECTORY_FILE = PACKAGE_DIR / "demo" / "directory.yaml"
+DEMO_ACCESS_CATALOG = PACKAGE_DIR / "demo" / "access.yaml"
 ENV_PREFIX = "FRONTDESK_"
 ENV_FILE = ".env"  # read from the working directory, like the environment
 # The roles of the shipped demo directory, used when FRONTDESK_DIRECTORY=demo and no role is configured,
@@ -116,6 +117,11 @@ class Settings(BaseSettings):
     code_ttl_seconds: int = Field(default=600, ge=60)
     code_attempts: int = Field(default=5, ge=1)
     approval_ttl_minutes: int = Field(default=60, ge=1)
+
+    # access requests (the demo directory uses bot/demo/access.yaml unless told otherwise)
+    access_catalog: Path | None = None
+    access_request_ttl: int = Field(default=72, ge=1, description="hours a pending access request waits")
+    access_removal_alert_attempts: int = Field(default=3, ge=1)
 
     # delivery (the outbox) and scheduled work
     delivery_max_attempts: int = Field(default=8, ge=1, le=100)
@@ -226,6 +232,8 @@ class Settings(BaseSettings):
                 problems.append(f"FRONTDESK_DIRECTORY=ldap needs {names}")
         if self.directory == "demo" and not self.demo_directory.is_file():
             problems.append(f"FRONTDESK_DEMO_DIRECTORY: no such file: {self.demo_directory}")
+        if self.access_catalog is not None and not self.access_catalog.is_file():
+            problems.append(f"FRONTDESK_ACCESS_CATALOG: no such file: {self.access_catalog}")
         if self.kb_dir is not None and not self.kb_dir.is_dir():
             problems.append(f"FRONTDESK_KB_DIR: no such folder: {self.kb_dir}")
         if self.waiting_reminder_days >= self.waiting_close_days:
@@ -250,6 +258,12 @@ class Settings(BaseSettings):
             self.technician_group = DEMO_TECHNICIAN_GROUP
         if not (self.managers or self.manager_group):
             self.manager_group = DEMO_MANAGER_GROUP
+
+    @property
+    def default_access_catalog(self) -> Path | None:
+        """The catalogue used when FRONTDESK_ACCESS_CATALOG is empty: the demo one, with the demo people."""
+        shipped_demo = self.directory == "demo" and self.demo_directory == DEMO_DIRECTORY_FILE
+        return DEMO_ACCESS_CATALOG if shipped_demo else None
 
     @property
     def email_enabled(self) -> bool:

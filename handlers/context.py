@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from automations.access_catalog import AccessCatalog
 from automations.directory import Directory, DirectoryPerson
 from bot.messages import Button, Card, Effect, Inbound, Outbox, Reply
 
@@ -39,6 +40,7 @@ class Services:
     knowledge: Callable[[Session], KnowledgeSearch]  # the KB, with what the database adds to it
     classify: Callable[[str], tuple[str | None, float]]
     registry: Registry  # which handler answers which button and flow (built by bot/bootstrap.py)
+    access: AccessCatalog | None = None  # requestable access (FRONTDESK_ACCESS_CATALOG); None: tickets
     extras: dict[str, Any] = field(default_factory=dict)
 
 

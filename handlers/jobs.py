@@ -20,6 +20,8 @@ from bot.clock import now
 from bot.messages import Button
 from bot.store.models import OutboxMessage, ProcessedEvent, ResetRequest, Ticket, TicketEvent
 from handlers import audit, conversations, digest_report, sla, tickets
+from handlers.access.grants import expire_requests as expire_access_requests
+from handlers.access.grants import reconcile_grants as reconcile_access_grants
 from handlers.account.approval import expire_approval
 from handlers.account.records import FLOW as ACCOUNT_FLOW
 from handlers.account.records import audit_step, noun, transition_in
@@ -350,6 +352,9 @@ def _duration(minutes: int) -> str:
 SCHEDULE: tuple[Scheduled, ...] = (
     Scheduled("expire_account_requests", expire_account_requests, 30),
     Scheduled("expire_claims", expire_claims, 60),
+    # Grants past their end are removed; run at start-up too (bot/scheduling.py), so a stopped bot catches up.
+    Scheduled("reconcile_access_grants", reconcile_access_grants, 60),
+    Scheduled("expire_access_requests", expire_access_requests, 60),
     Scheduled("close_waiting_tickets", close_waiting_tickets, 15 * 60),
     Scheduled("clean_up", clean_up, 24 * 3600),
     Scheduled("post_digest", digest_report.post_digest, 60),

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from bot import logs
 from handlers import (
+    access,
     account,
     conversations,
     manager,
@@ -157,6 +158,8 @@ def _route(ctx: Context, text: str) -> None:
         return
     if _requester_command(ctx, text):
         return
+    if access.try_command(ctx, text):
+        return
     intent, _confidence = ctx.services.classify(text)
     following = ctx.state.thread_ticket_id
     if following and intent not in _CLEAR_INTENTS and _relay(ctx, following, text, intent):
@@ -230,7 +233,7 @@ def _by_intent(ctx: Context, text: str, intent: str | None) -> None:
     elif intent == "report_outage":
         new_ticket.start(ctx, problem=text, category="outage", intro="Thanks for reporting it.")
     elif intent == "request_access":
-        new_ticket.start(ctx, problem=text, category=intent, intro="A technician will handle this.")
+        access.start_request(ctx, text)  # the catalogue, or a ticket when there is none
     elif is_acknowledgement(text):  # "ok", "cool", "thanks!" never go to the knowledge base
         _smalltalk(ctx, text)
     else:
@@ -259,13 +262,15 @@ def help_text(ctx: Context) -> str:
         '• "my tickets" — the status of your tickets; "reopen 12" if something came back',
         '• "withdraw 12 REASON" — you no longer need ticket 12',
         '• "done with #12" — stop passing your messages to ticket 12',
+        '• "I need access to the finance share" — access from the catalogue, approved and time-limited',
+        '• "what access do I have?", "my requests", "I\'m done with finance", "extend finance"',
         '• "cancel" — drop what we were doing',
     ]
     if ctx.speaker.is_technician:
         lines += [
             "Technician commands: queue · show N · claim N · unclaim N · assign N EMAIL · reply N TEXT ·",
             "note N TEXT · flag N needs_budget|needs_approval · unflag N FLAG · waiting N · resolve N TEXT ·",
-            "close N · reopen N · mine (assigned to me)",
+            "close N · reopen N · mine (assigned to me) · revoke access N REASON",
         ]
     if ctx.speaker.is_manager:
         lines += [

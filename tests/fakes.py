@@ -127,6 +127,7 @@ RULES = (
         "reset_password",
         ("forgot my password", "reset my password", "new password", "reset the password", "'s password"),
     ),
+    ("request_access", ("access to", "add me to")),
     ("talk_to_human", ("human", "person", "agent")),
     ("ticket_status", ("update on my ticket",)),
     ("report_outage", ("is down", "outage")),

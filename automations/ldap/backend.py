@@ -17,6 +17,7 @@ import uuid
 from typing import Protocol
 
 import structlog
+from ldap3 import MODIFY_ADD, MODIFY_DELETE
 from ldap3.utils.conv import escape_filter_chars
 
 from automations.directory import (
@@ -30,15 +31,31 @@ from automations.directory import (
     PasswordPolicy,
     PolicyViolation,
 )
-from automations.ldap.active_directory import ActiveDirectory
+from automations.ldap import errors
+from automations.ldap.active_directory import (
+    BUILTIN_PROTECTED_SIDS,
+    DOMAIN_PROTECTED_RIDS,
+    ActiveDirectory,
+)
 from automations.ldap.config import LdapConfig
 from automations.ldap.connection import Entry, LdapConnection, Session
 from automations.ldap.openldap import OpenLdap
-from automations.ldap.people import is_within, looks_like_dn, person_attributes, to_person
+from automations.ldap.people import (
+    dn_key,
+    is_within,
+    looks_like_dn,
+    person_attributes,
+    rdn_value,
+    to_person,
+)
 
 log = structlog.get_logger(__name__)
 
 GROUP_FILTER = "(|(objectClass=group)(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"
+# The privileged groups of AD by name, refused for membership changes whatever the catalogue says.
+PRIVILEGED_GROUP_NAMES = {
+    name.lower() for name in (*BUILTIN_PROTECTED_SIDS.values(), *DOMAIN_PROTECTED_RIDS.values())
+}
 MAX_EMAIL_LENGTH = 254  # RFC 5321 path limit; anything longer cannot be a real address
 
 
@@ -125,6 +142,67 @@ class LdapDirectory:
             return group_dn is not None and self._flavor.is_member(session, person.id, group_dn)
 
         return self._connection.read("check group membership", read)
+
+    # --- group membership (access grants) -------------------------------------------------------------
+
+    def add_member(self, person: DirectoryPerson, group: str) -> bool:
+        """One MODIFY_ADD of `member` on the group; "already a member" (OpenLDAP rc 20, AD rc 68) is done."""
+        dn = self._member_dn(person)
+
+        def write(session: Session) -> bool:
+            group_dn = self._writable_group(session, group)
+            if session.conn.modify(group_dn, {"member": [(MODIFY_ADD, [dn])]}):
+                return True
+            code = errors.result_code(session.conn.result)
+            if code in (errors.ATTRIBUTE_OR_VALUE_EXISTS, errors.ENTRY_ALREADY_EXISTS):
+                return False
+            if self._direct_member(session, dn, group_dn):  # a server that words "already" differently
+                return False
+            raise errors.error_for_result(session.conn.result, "add group member")
+
+        added = self._connection.write("add group member", write)
+        log.info("directory_member_added", dn=dn, group=group, added=added)
+        return added
+
+    def remove_member(self, person: DirectoryPerson, group: str) -> bool:
+        """One MODIFY_DELETE of `member`; "not a member" (OpenLDAP rc 16; AD may say rc 53) is done."""
+        dn = self._member_dn(person)
+
+        def write(session: Session) -> bool:
+            group_dn = self._writable_group(session, group)
+            if session.conn.modify(group_dn, {"member": [(MODIFY_DELETE, [dn])]}):
+                return True
+            result = session.conn.result
+            if errors.result_code(result) == errors.OBJECT_CLASS_VIOLATION:
+                raise DirectoryError(
+                    f"remove group member: rc 65: {rdn_value(group_dn)} would be left without members "
+                    "(groupOfNames needs one)"
+                )
+            if not self._direct_member(session, dn, group_dn):  # rc 16 / rc 53: it was not there
+                return False
+            raise errors.error_for_result(result, "remove group member")
+
+        removed = self._connection.write("remove group member", write)
+        log.info("directory_member_removed", dn=dn, group=group, removed=removed)
+        return removed
+
+    def _member_dn(self, person: DirectoryPerson) -> str:
+        if not self._is_ours(person.id):
+            raise NotFound("the account is not in the directory the bot manages")
+        return person.id
+
+    def _writable_group(self, session: Session, group: str) -> str:
+        group_dn = self._group_dn(session, group)
+        if group_dn is None:
+            raise NotFound(f"no single group {group!r} in the directory")
+        protected = {dn_key(dn) for dn in self.config.protected_groups}
+        if dn_key(group_dn) in protected or rdn_value(group_dn).lower() in PRIVILEGED_GROUP_NAMES:
+            log.warning("directory_refused_protected_group", group=group_dn)
+            raise NotPermitted(f"refused to change the membership of the protected group {group_dn}")
+        return group_dn
+
+    def _direct_member(self, session: Session, dn: str, group_dn: str) -> bool:
+        return session.read(group_dn, ["cn"], f"(member={escape_filter_chars(dn)})") is not None
 
     # --- account state and changes -------------------------------------------------------------------
 

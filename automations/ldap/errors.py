@@ -29,6 +29,7 @@ SUCCESS = 0
 SIZE_LIMIT_EXCEEDED = 4
 STRONGER_AUTH_REQUIRED = 8
 NO_SUCH_ATTRIBUTE = 16
+ATTRIBUTE_OR_VALUE_EXISTS = 20  # OpenLDAP: adding a member twice
 CONSTRAINT_VIOLATION = 19
 NO_SUCH_OBJECT = 32
 INVALID_DN_SYNTAX = 34
@@ -37,6 +38,8 @@ INSUFFICIENT_ACCESS = 50
 BUSY = 51
 UNAVAILABLE = 52
 UNWILLING_TO_PERFORM = 53
+OBJECT_CLASS_VIOLATION = 65  # OpenLDAP: removing the last member of a groupOfNames
+ENTRY_ALREADY_EXISTS = 68  # AD: adding a member twice
 
 # AD's "password does not meet the policy" extended error, in the message of rc 19 (Windows, Samba).
 AD_POLICY_ERROR = "0000052d"

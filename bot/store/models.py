@@ -317,3 +317,62 @@ Index("ix_tickets_resolved_at", Ticket.resolved_at)
 Index("ix_ticket_events_kind_at", TicketEvent.kind, TicketEvent.at)
 Index("ix_kb_questions_created_at", KbQuestion.created_at)
 Index("ix_reset_requests_status_updated", ResetRequest.status, ResetRequest.updated_at)
+
+
+class AccessRequest(Base):
+    """A request for catalogue access: who asks, for which entry, how long, why, and its approvals.
+
+    The group is copied from the catalogue entry when the request is made (never from what was typed).
+    """
+
+    __tablename__ = "access_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    correlation_id: Mapped[str] = mapped_column(String(64), unique=True)
+    person_email: Mapped[str] = mapped_column(String(320), index=True)
+    person_id: Mapped[str] = mapped_column(String(500))  # the directory's handle, fixed at request time
+    entry_id: Mapped[str] = mapped_column(String(64))
+    group: Mapped[str] = mapped_column(String(500))
+    duration_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: permanent
+    justification: Mapped[str] = mapped_column(Text, default="")
+    # pending → approved → granting → granted | failed; or denied | expired | cancelled
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    approvals_needed: Mapped[int] = mapped_column(Integer, default=1)
+    approvals: Mapped[list[str]] = mapped_column(default=list)  # emails of the approvers so far
+    notified: Mapped[list[str]] = mapped_column(default=list)  # who got an approval card
+    decided_by: Mapped[str] = mapped_column(String(320), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")  # a denial's reason
+    pre_existing: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)  # the request's own time-out
+    reminded_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class AccessGrant(Base):
+    """A membership the bot gave, and when it ends. `pre_existing`: the person was already a member before
+    the request, so the bot must never remove it."""
+
+    __tablename__ = "access_grants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    person_email: Mapped[str] = mapped_column(String(320), index=True)
+    person_id: Mapped[str] = mapped_column(String(500))
+    entry_id: Mapped[str] = mapped_column(String(64))
+    group: Mapped[str] = mapped_column(String(500))
+    # active → ended | failed (removal given up is never: it keeps being retried, with back-off)
+    status: Mapped[str] = mapped_column(String(12), default="active")
+    pre_existing: Mapped[bool] = mapped_column(Boolean, default=False)
+    granted_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)  # None: permanent
+    # When the reconciler may try the removal next (back-off after a failure); due = min(expires, next)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    removal_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    end_reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+# The reconciler's query: active grants whose removal is due, without reading the others.
+Index("ix_access_grants_due", AccessGrant.status, AccessGrant.next_attempt_at)

@@ -57,7 +57,9 @@ def test_a_platform_that_fails_three_times_then_works_delivers_once_in_order(
         frozen_clock(moment)
         bot.delivery.dispatcher.run_due()
     assert rows(h)[0].attempts == 4
-    assert delays[0] < delays[1] < delays[2]  # exponential back-off (jitter within ½–1½ of each step)
+    base = bot.services.settings.delivery_backoff_seconds
+    for attempt, delay in enumerate(delays, 1):  # exponential back-off, jittered within ½–1½ of each step
+        assert 0.5 * base * 2 ** (attempt - 1) <= delay < 1.5 * base * 2 ** (attempt - 1)
     texts = [r.text for r in h.recorder.delivered]
     assert texts[0].startswith("Sure, let's get you a person") and len(texts) == len(set(texts)) == 2
 
