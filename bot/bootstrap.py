@@ -24,7 +24,17 @@ from bot.knowledge import KnowledgeService, kb_folder
 from bot.mail import Mailer
 from bot.settings import Settings, SettingsError, unknown_variables
 from bot.store import db
-from handlers import account, digest_report, manager, new_ticket, publish, question, requester, technician
+from handlers import (
+    account,
+    articles,
+    digest_report,
+    manager,
+    new_ticket,
+    publish,
+    question,
+    requester,
+    technician,
+)
 from handlers.context import KnowledgeSearch, Services
 from handlers.registry import Registry
 
@@ -35,6 +45,7 @@ log = structlog.get_logger(__name__)
 # The modules (and packages) whose buttons and flows the bot answers.
 HANDLER_MODULES: tuple[ModuleType, ...] = (
     account,
+    articles,
     digest_report,
     manager,
     new_ticket,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from bot import logs
 from handlers import (
     account,
+    articles,
     conversations,
     manager,
     new_ticket,
@@ -148,6 +149,8 @@ def _message(ctx: Context, text: str) -> None:
 def _route(ctx: Context, text: str) -> None:
     """A message outside any flow: a command, a requester's request, the followed ticket, or by intent."""
     if _leave_thread(ctx, text):
+        return
+    if articles.try_command(ctx, text):  # technicians' commands; anyone else is told so
         return
     if ctx.speaker.is_technician and technician.try_command(ctx, text):
         return
