@@ -34,6 +34,9 @@ _COMMAND = re.compile(
 )
 
 
+_SHOW_VERBS = frozenset({"article", "show article"})
+
+
 class ArticleError(Exception):
     """Something a technician asked that cannot be done; the message says why."""
 
@@ -86,7 +89,11 @@ def _audit(session: Session, article: KbArticle, actor: str, result: str) -> Non
 
 
 def is_command(text: str) -> bool:
-    return bool(_LIST.match(text) or _COMMAND.match(text))
+    """ "articles", "withdraw article X …" — but "article about the vpn" is a question, not a command."""
+    match = _COMMAND.match(text)
+    if match is not None and match["verb"].lower() in _SHOW_VERBS and match["rest"].strip():
+        return False
+    return bool(_LIST.match(text) or match)
 
 
 def try_command(ctx: Context, text: str) -> bool:
@@ -94,6 +101,8 @@ def try_command(ctx: Context, text: str) -> bool:
     if not is_command(text):
         return False
     if not ctx.speaker.is_technician:
+        if not _surely_a_command(ctx, text):
+            return False  # "article vpn" from an employee is a question for the knowledge base
         ctx.reply(
             tickets.ROLE_UNVERIFIED
             if tickets.role_unverifiable(ctx)
@@ -106,7 +115,7 @@ def try_command(ctx: Context, text: str) -> bool:
         return True
     verb, article_id, rest = match["verb"].lower(), match["id"], match["rest"].strip()
     try:
-        if verb in ("article", "show article"):
+        if verb in _SHOW_VERBS:
             show(ctx, find(ctx.session, article_id))
         elif verb == "edit article":
             publish.on_revise(ctx, find(ctx.session, article_id).id)
@@ -117,6 +126,16 @@ def try_command(ctx: Context, text: str) -> bool:
     except ArticleError as error:
         ctx.reply(str(error))
     return True
+
+
+def _surely_a_command(ctx: Context, text: str) -> bool:
+    """Plainly an article command, not words an employee might ask the knowledge base: a verb that
+    changes an article, the list, or "article ID" naming a published article."""
+    match = _COMMAND.match(text)
+    if match is None or match["verb"].lower() not in _SHOW_VERBS:
+        return True
+    known = arguments.token(match["id"])
+    return known is not None and ctx.session.get(KbArticle, known) is not None
 
 
 def show_list(ctx: Context) -> None:

@@ -269,6 +269,8 @@ def help_text(ctx: Context) -> str:
             "Technician commands: queue · show N · claim N · unclaim N · assign N EMAIL · reply N TEXT ·",
             "note N TEXT · flag N needs_budget|needs_approval · unflag N FLAG · waiting N · resolve N TEXT ·",
             "close N · reopen N · mine (assigned to me)",
+            "Articles: articles · article ID · edit article ID · withdraw article ID REASON ·",
+            "restore article ID",
         ]
     if ctx.speaker.is_manager:
         lines += [

@@ -75,6 +75,9 @@ def test_an_employee_is_refused_every_article_command(desk) -> None:
         reply = h.say(ADA, command)[0]
         assert "That's a technician command" in reply.text, command
     assert "Only service desk technicians" in h.press(ADA, f"article.withdraw:{ARTICLE_ID}")[0].text
+    # words that merely start like a command are a question for the knowledge base
+    assert "technician command" not in h.say(ADA, "article vpn")[0].text
+    assert "technician command" not in h.say(ADA, "article about connecting to the vpn")[0].text
     with h.bot.sessions() as s:
         assert s.get(KbArticle, ARTICLE_ID).withdrawn_at is None
     assert answer(h, service, "outlook asks for password every few minutes") == ARTICLE_ID
@@ -174,3 +177,11 @@ def test_a_single_step_and_verbs_that_are_not_past_tense_stay_as_written() -> No
     assert steps_from("Reinstalled the VPN client") == ["Reinstall the VPN client."]
     assert steps_from("Fixed.") == []
     assert "1." not in draft_body("x", "Done.") and "(no steps recorded)" in draft_body("x", "Done.")
+
+
+def test_article_commands_are_commands_in_a_ticket_thread_and_in_help(desk) -> None:
+    h, _ = desk
+    in_thread = h.say(TESS, "articles", thread=1)
+    assert [r.to for r in in_thread] == [TESS] and "Published articles: 1" in in_thread[0].text
+    assert "withdraw article ID" in h.say(TESS, "help")[0].text
+    assert "withdraw article" not in h.say(ADA, "help")[0].text
