@@ -29,6 +29,7 @@ from bot.store import db
 from handlers import (
     access,
     account,
+    articles,
     digest_report,
     home,
     manager,
@@ -49,6 +50,7 @@ log = structlog.get_logger(__name__)
 HANDLER_MODULES: tuple[ModuleType, ...] = (
     access,
     account,
+    articles,
     digest_report,
     home,
     manager,

@@ -117,10 +117,15 @@ class KnowledgeService:
         """The KB with the database's articles and learning applied (rebuilt only when they changed)."""
         background = self._large()
         files_key, files = self._files.get(self._folder_manifest(), self._build_files, background=background)
-        base_key = (files_key, _count_and_latest(session, KbArticle.updated_at))
+        # Withdrawing or restoring changes the withdrawn count, so the base is rebuilt without (or with) it.
+        base_key = (
+            files_key,
+            _count_and_latest(session, KbArticle.updated_at),
+            _count_and_latest(session, KbArticle.withdrawn_at),
+        )
         built_for, base = self._base.current()
         if built_for != base_key or base is None:
-            extra = [_as_article(row) for row in session.scalars(select(KbArticle).order_by(KbArticle.id))]
+            extra = [_as_article(row) for row in answerable_articles(session)]
             built_for, base = self._base.get(
                 base_key, lambda: _with_articles(files, extra), background=background
             )
@@ -197,6 +202,12 @@ def learned_questions(session: Session, knowledge: KnowledgeBase) -> dict[str, l
         if example.text not in texts:
             texts.append(example.text)
     return learned
+
+
+def answerable_articles(session: Session) -> list[KbArticle]:
+    """The articles published in the bot that may answer questions: every one not withdrawn."""
+    statement = select(KbArticle).where(KbArticle.withdrawn_at.is_(None)).order_by(KbArticle.id)
+    return list(session.scalars(statement))
 
 
 def _count_and_latest(session: Session, column: Any) -> tuple[Any, Any]:

@@ -57,16 +57,157 @@ def draft_title(problem: str) -> str:
 
 
 def draft_body(problem: str, resolution: str) -> str:
-    """The symptom as reported, then the fix: several sentences become numbered steps."""
-    steps = [s.strip() for s in _SENTENCE.split(" ".join(resolution.split())) if s.strip()]
-    if len(steps) > 1:
-        fix = "\n".join(f"{n}. {step}" for n, step in enumerate(steps, 1))
-    else:
-        fix = steps[0] if steps else ""
-    return (
-        f"**Symptom:** {problem}\n\n**How to fix it:**\n{fix}\n\n"
-        "If this does not fix it, ask me to open a ticket and say what you tried."
+    """The symptom as reported, then the technician's resolution as numbered steps an employee can follow
+    (see `steps_from`), and where to turn when they do not help."""
+    steps = steps_from(resolution)
+    fix = "\n".join(f"{n}. {step}" for n, step in enumerate(steps, 1)) or "(no steps recorded)"
+    return f"**Symptom:** {problem}\n\n**How to fix it:**\n{fix}\n\n{DRAFT_ENDING}"
+
+
+DRAFT_ENDING = 'If this doesn\'t help, ask for a technician: say "talk to a human" and what you tried.'
+# Where a resolution divides into steps: line breaks, sentence ends, semicolons and "then".
+_STEP_BREAK = re.compile(r"\n+|(?<=[.!?])\s+|;\s*|,?\s+(?:and\s+)?then\s+|,?\s+after that,?\s+", re.I)
+_LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)]|step \d+:?)\s*", re.I)
+# A line or sentence for the desk only: internal notes, and statements about the ticket rather than the fix.
+_INTERNAL = re.compile(
+    r"^\s*(\[internal\]|internal\s*:|note( to self)?\s*:|fyi\b|tech note\b|private\s*:)"
+    r"|\binternal note\b|\(internal\)"
+    r"|^\s*(closing|closed|resolved|escalated|reassigned|assigned|merged)\b.*\b(ticket|case|incident)\b"
+    r"|^\s*(user|requester|customer|caller|they|she|he)\s+(confirmed|says|said|reports?)\b"
+    r"|^\s*(fixed|resolved|done|solved|works( now)?|all good|sorted)\s*[.!]*\s*$",
+    re.I,
+)
+# Ticket numbers and the like: "(see #123)", "per ticket 45", "INC0012345".
+_TICKET_REFERENCE = re.compile(
+    r"\s*\(?\b(?:(?:see|per|as in|like|from|same as)\s+)?(?:(?:ticket|incident|case|request)\s*#?\d+)\)?"
+    r"|\s*\(?(?:(?:see|per|as in|like|from|same as)\s+)?#\d+\)?|\s*\bINC\d+\b",
+    re.I,
+)
+# "I removed …", "we had the user restart …", "asked them to sign in …": the step itself, imperative.
+_WHO_DID_IT = re.compile(
+    r"^(?:then\s+)?(?:(?:i|we)\s+(?:then\s+)?)?(?:(?:asked|told|had|got|helped)\s+(?:the\s+)?"
+    r"(?:user|requester|customer|caller|them|him|her|employee)\s+(?:to\s+)?)?",
+    re.I,
+)
+_THE_USER = re.compile(r"\b(?:the\s+)?(?:user|requester|customer|caller)(?P<s>'s)?\b", re.I)
+# Past-tense verbs whose present ends in "e" (removed → remove); other "-ed" verbs just drop it.
+_E_VERBS = frozenset(
+    (
+        "remove",
+        "close",
+        "change",
+        "update",
+        "enable",
+        "disable",
+        "delete",
+        "configure",
+        "rename",
+        "replace",
+        "use",
+        "make",
+        "create",
+        "move",
+        "save",
+        "type",
+        "restore",
+        "choose",
+        "re-enable",
+        "reconfigure",
+        "recreate",
+        "relaunch",
+        "retype",
+        "archive",
+        "activate",
+        "deactivate",
+        "authenticate",
+        "revoke",
+        "issue",
+        "approve",
+        "share",
+        "store",
+        "force",
+        "require",
+        "resize",
+        "rotate",
+        "generate",
+        "locate",
+        "migrate",
+        "provide",
+        "increase",
+        "decrease",
+        "release",
+        "raise",
+        "clone",
+        "receive",
     )
+)
+_IRREGULAR = {
+    "ran": "run",
+    "set": "set",
+    "reset": "reset",
+    "did": "do",
+    "made": "make",
+    "put": "put",
+    "took": "take",
+    "gave": "give",
+    "went": "go",
+    "chose": "choose",
+    "rebuilt": "rebuild",
+    "reran": "rerun",
+    "cleaned": "clean",
+    "shut": "shut",
+    "unplugged": "unplug",
+    "plugged": "plug",
+    "stopped": "stop",
+    "dropped": "drop",
+    "mapped": "map",
+    "swapped": "swap",
+    "logged": "log",
+}
+
+
+def steps_from(resolution: str) -> list[str]:
+    """A technician's note ("Cleared the cache; then I restarted Outlook. Closing the ticket.") as steps an
+    employee can follow ("Clear the cache", "Restart Outlook"): ticket numbers and desk-only remarks go."""
+    steps = []
+    for part in _STEP_BREAK.split(resolution):
+        text = _LIST_MARK.sub("", part or "").strip()
+        if not text or _INTERNAL.search(text):
+            continue
+        text = _TICKET_REFERENCE.sub("", text).strip(" ,;:-")
+        step = _imperative(text)
+        if step and any(ch.isalpha() for ch in step):
+            steps.append(step)
+    return steps
+
+
+def _imperative(text: str) -> str:
+    text = _WHO_DID_IT.sub("", text, count=1)
+    text = _THE_USER.sub(lambda m: "your" if m["s"] else "you", text)
+    first, _, rest = text.partition(" ")
+    verb = _present(first)
+    text = f"{verb} {rest}".strip() if rest else verb
+    text = " ".join(text.split())
+    if not text:
+        return ""
+    text = text[:1].upper() + text[1:]
+    return text if text[-1] in ".!?:" else f"{text}."
+
+
+def _present(word: str) -> str:
+    """ "Removed" → "Remove", "restarted" → "restart"; a word that is not a past-tense verb stays."""
+    lower = word.lower()
+    if lower in _IRREGULAR:
+        present = _IRREGULAR[lower]
+    elif lower.endswith("ied") and len(lower) > 4:
+        present = lower[:-3] + "y"
+    elif lower.endswith("ed") and len(lower) > 4 and lower[:-1] in _E_VERBS:
+        present = lower[:-1]
+    elif lower.endswith("ed") and len(lower) > 4 and not lower.endswith("eed"):
+        present = lower[:-2]
+    else:
+        return word
+    return present[:1].upper() + present[1:] if word[:1].isupper() else present
 
 
 @action("kb.draft")

@@ -16,6 +16,7 @@ from bot import logs
 from handlers import (
     access,
     account,
+    articles,
     conversations,
     manager,
     new_ticket,
@@ -150,6 +151,8 @@ def _route(ctx: Context, text: str) -> None:
     """A message outside any flow: a command, a requester's request, the followed ticket, or by intent."""
     if _leave_thread(ctx, text):
         return
+    if articles.try_command(ctx, text):  # technicians' commands; anyone else is told so
+        return
     if ctx.speaker.is_technician and technician.try_command(ctx, text):
         return
     if ctx.speaker.is_manager and manager.try_command(ctx, text):
@@ -271,6 +274,8 @@ def help_text(ctx: Context) -> str:
             "Technician commands: queue · show N · claim N · unclaim N · assign N EMAIL · reply N TEXT ·",
             "note N TEXT · flag N needs_budget|needs_approval · unflag N FLAG · waiting N · resolve N TEXT ·",
             "close N · reopen N · mine (assigned to me) · revoke access N REASON",
+            "Articles: articles · article ID · edit article ID · withdraw article ID REASON ·",
+            "restore article ID",
         ]
     if ctx.speaker.is_manager:
         lines += [

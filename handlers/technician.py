@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from bot import insights
 from bot.clock import now
 from bot.messages import Button
-from handlers import arguments, people, sla, ticket_views, tickets
+from handlers import arguments, articles, people, sla, ticket_views, tickets
 from handlers.context import Context
 from handlers.registry import action, flow, in_flow
 
@@ -97,13 +97,17 @@ def is_command(text: str) -> bool:
     """Whether `text` reads as a technician command ("queue", "note 12 …"), whatever mode one is in."""
     words = text.strip().lower()
     match = _COMMAND.match(text)
-    return words in _QUEUE_WORDS | _REPORT_WORDS | _MINE_WORDS or bool(
-        match and match["verb"].lower() in _COMMANDS
+    return (
+        articles.is_command(text)
+        or words in _QUEUE_WORDS | _REPORT_WORDS | _MINE_WORDS
+        or bool(match and match["verb"].lower() in _COMMANDS)
     )
 
 
 def try_command(ctx: Context, text: str) -> bool:
     """Run `text` as a technician command; False when it is not one."""
+    if articles.try_command(ctx, text):
+        return True
     if text.strip().lower() in _QUEUE_WORDS:
         show_queue(ctx)
         return True

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -49,6 +50,17 @@ semantic_option = click.option(
 )
 
 
+# How `kb search` opens the knowledge base when the installed bot knows better: bot.cli_articles adds the
+# articles published in the database (kb never imports the bot). None from it: the folder alone.
+SearchOpener = Callable[[Path, bool | None], KnowledgeBase | None]
+_search_opener: SearchOpener | None = None
+
+
+def open_search_with(opener: SearchOpener) -> None:
+    global _search_opener
+    _search_opener = opener
+
+
 @click.group()
 def kb() -> None:
     """Search and maintain the knowledge base."""
@@ -60,8 +72,10 @@ def kb() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per query, one per line.")
 @click.argument("query", required=False)
 def search(folder: Path, semantic: bool | None, as_json: bool, query: str | None) -> None:
-    """Answer QUERY, or every line of standard input when QUERY is not given."""
-    base = _open(folder, semantic)
+    """Answer QUERY, or every line of standard input when QUERY is not given (with FRONTDESK_DATABASE_URL
+    set, over the articles published in the bot too, as the running bot answers)."""
+    opened = _search_opener(folder, ranker_choice(semantic)) if _search_opener else None
+    base = opened if opened is not None else _open(folder, semantic)
     queries = [query] if query is not None else (line.rstrip("\r\n") for line in sys.stdin)
     for text in queries:
         result = base.search(text, RESULTS)

@@ -134,6 +134,9 @@ class KbArticle(Base):
     source_ticket_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # A withdrawn article is kept (so `restore article ID` can undo a mistake) but never answered.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    withdrawn_reason: Mapped[str] = mapped_column(String(300), default="", server_default="")
 
 
 class KbQuestion(Base):

@@ -210,8 +210,8 @@ def test_publish_a_resolved_ticket_as_an_article(harness: Harness) -> None:
     draft = harness.press(TESS, "kb.draft:1")
     assert draft[0].card.title == "How to fix: Outlook asks for my password every few minutes"
     body = dict(draft[0].card.fields)["Body"]
-    assert "1. Removed the old credentials from Windows Credential Manager." in body
-    assert "2. Signed in again." in body and "Outlook asks for my password" in body
+    assert "1. Remove the old credentials from Windows Credential Manager." in body
+    assert "2. Sign in again." in body and "Outlook asks for my password" in body
     harness.press(TESS, "publish.edit:title")
     harness.say(TESS, "Outlook keeps asking for your password")
     done = harness.press(TESS, "publish.confirm")
