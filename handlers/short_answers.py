@@ -51,11 +51,11 @@ def button_meant(state: State, text: str) -> str | None:
         return None
     if any(str(choice.get("id", "")).split(":", 1)[0] not in ANSWERABLE for choice in choices):
         return None
-    for choice in choices:
-        negative = bool(_NEGATIVE_LABEL.match(str(choice.get("label", ""))))
-        if negative != meant:
-            return str(choice["id"])
-    return None
+    yes = [c for c in choices if not _NEGATIVE_LABEL.match(str(c.get("label", "")))]
+    no = [c for c in choices if _NEGATIVE_LABEL.match(str(c.get("label", "")))]
+    if not (yes and no):
+        return None  # not a yes/no question (a lone Cancel under "what's the problem?")
+    return str((yes if meant else no)[0]["id"])
 
 
 def _latest_choices(state: State) -> list[dict[str, Any]]:

@@ -162,7 +162,7 @@ def refresh_card(ctx: Context, ticket: Ticket) -> None:
         card_topic(ticket.id),
         f"{triage_headline(ticket)} [{ticket.status}{assignee}]",
         buttons,
-        card=ticket_card(ticket),
+        card=ticket_card(ticket, targets=sla.Targets.of(ctx.settings)),
         ticket=ticket.id,
         quoted=typed_parts(ticket),
     )

@@ -88,7 +88,7 @@ def test_the_card_and_show_say_how_long_is_left(sqlite_url: str, clock) -> None:
     card = next(r.card for r in shown if r.card is not None)
     assert ("Target", "first response overdue by 15 min; resolution due in 7 h 15 min") in card.fields
     claimed = h.say(TESS, f"claim {ticket}")
-    card = next(r.card for r in claimed if r.card is not None)
+    card = next(r.card for r in claimed if r.card is not None and r.to == TESS)
     assert ("Target", "resolution due in 7 h 15 min") in card.fields
     h.say(TESS, f"resolve {ticket} Replaced the cable")
     shown = h.say(TESS, f"show {ticket}")

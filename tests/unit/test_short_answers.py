@@ -70,3 +70,12 @@ def test_yes_never_approves_a_reset(sqlite_url: str) -> None:
 
     with bot.sessions() as s:
         assert s.scalars(select(ResetRequest.status)).one() == "pending"
+
+
+def test_a_problem_that_sounds_like_a_no_is_the_problem_not_a_cancel(harness: Harness) -> None:
+    harness.say(ADA, "talk to a human")
+    harness.say(ADA, "still broken")  # answers "what's the problem?", whose only button is Cancel
+    opened = harness.say(ADA, "not urgent")
+    assert any("opened ticket #1" in r.text for r in opened)
+    with harness.bot.sessions() as s:
+        assert s.scalars(select(Ticket.problem)).one() == "still broken"
