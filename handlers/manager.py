@@ -13,6 +13,7 @@ from sqlalchemy import select
 from bot.messages import Button
 from bot.store.models import ResetRequest, Ticket
 from handlers import digest_report, ticket_views, tickets
+from handlers.access import records as access_records
 from handlers.account.approval import expire_approval
 from handlers.account.records import noun
 from handlers.context import Context
@@ -43,7 +44,8 @@ def show_approvals(ctx: Context) -> None:
     )
     ttl = ctx.settings.approval_ttl_minutes
     waiting = [r for r in pending if not expire_approval(ctx.session, r, ttl_minutes=ttl)]
-    if not waiting:
+    access_waiting = access_records.awaiting_decision_by(ctx.session, ctx.speaker.email)
+    if not (waiting or access_waiting):
         ctx.reply("There is nothing waiting for your approval.")
         return
     lines, buttons = [], []
@@ -53,6 +55,17 @@ def show_approvals(ctx: Context) -> None:
         buttons += [
             Button(f"account.approve:{request.correlation_id}", f"Approve {name}", "primary"),
             Button(f"account.deny:{request.correlation_id}", f"Deny {name}", "danger"),
+        ]
+    for access in access_waiting:
+        name = ticket_views.display_name(ctx, access.person_email)
+        what = access_records.entry_name(ctx, access.entry_id)
+        lines.append(
+            f"• {what} for {name} {access_records.how_long(access.duration_seconds)}, "
+            f"asked at {access.created_at:%Y-%m-%d %H:%M} UTC"
+        )
+        buttons += [
+            Button(f"access.approve:{access.correlation_id}", f"Approve {name}: {what}", "primary"),
+            Button(f"access.deny:{access.correlation_id}", f"Deny {name}: {what}", "danger"),
         ]
     ctx.reply(
         "Waiting for your approval (approve only once you've confirmed it's really them):\n"

@@ -2,7 +2,8 @@
 👍 / 👎 mean what its buttons mean, so a person need not find the button.
 
 Only for questions where a yes or a no cannot hurt anyone (did the article help, shall I open a ticket, is
-it urgent): a decision about an account (approve, deny) or a ticket is always pressed, never inferred.
+it urgent, send my access request): a decision about someone's account or access (approve, deny) or a
+ticket is always pressed, never inferred.
 """
 
 from __future__ import annotations
@@ -29,7 +30,17 @@ _NO = re.compile(
 _NEGATIVE_LABEL = re.compile(r"^(no\b|not\b|don'?t\b|cancel\b)", re.IGNORECASE)
 # The buttons whose question a typed yes or no may answer.
 ANSWERABLE = frozenset(
-    {"kb.solved", "kb.unhelpful", "kb.escalate", "kb.decline", "new_ticket.urgency", "new_ticket.cancel"}
+    {
+        "kb.solved",
+        "kb.unhelpful",
+        "kb.escalate",
+        "kb.decline",
+        "new_ticket.urgency",
+        "new_ticket.cancel",
+        "access.confirm",  # the person's own request: "yes" sends it, "no" drops it
+        "access.cancel",
+        "access.ticket",
+    }
 )
 
 

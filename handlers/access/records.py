@@ -67,6 +67,14 @@ def pending_requests(session: Session, email: str) -> list[AccessRequest]:
     )
 
 
+def awaiting_decision_by(session: Session, approver: str) -> list[AccessRequest]:
+    """Pending requests whose card went to `approver` and that they have not approved yet."""
+    pending = session.scalars(
+        select(AccessRequest).where(AccessRequest.status == "pending").order_by(AccessRequest.created_at)
+    )
+    return [r for r in pending if approver in (r.notified or []) and approver not in (r.approvals or [])]
+
+
 def bot_grant_for(session: Session, email: str, group: str) -> AccessGrant | None:
     """The person's active grant of `group` (the one an extension lengthens)."""
     return session.scalars(

@@ -425,3 +425,17 @@ def test_work_interrupted_by_a_crash_is_resumed_or_handed_to_technicians(
     assert not directory.is_member(person(directory, CAROL), "finance")  # not guessed: a technician checks
     assert any(r.to.startswith("#") and "interrupted" in r.text for r in told)
     assert [r.status for r in requests(h)] == ["granted", "interrupted"]
+
+
+def test_typed_yes_sends_the_request_and_the_manager_finds_it_under_approvals(h: Harness) -> None:
+    h.say(BOB, "I need access to the finance reports")
+    h.say(BOB, "4 hours")
+    h.say(BOB, "quarterly forecast for the sales team")
+    sent = h.say(BOB, "yes")  # typed, not the Confirm button
+    assert "I've sent your request for Finance reports" in texts(sent, BOB)
+    assert [r.status for r in requests(h)] == ["pending"]
+    waiting = h.say(GRACE, "approvals")
+    assert "Finance reports for Bob Marley" in texts(waiting, GRACE)
+    h.press(GRACE, h.button(waiting, "Approve Bob Marley: Finance reports"))
+    assert [r.status for r in requests(h)] != ["pending"]
+    assert "There is nothing waiting" in texts(h.say(GRACE, "approvals"), GRACE)
