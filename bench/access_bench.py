@@ -13,16 +13,11 @@ target; a server that cannot start is reported as skipped.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,8 +36,7 @@ from handlers import jobs
 from handlers.context import SYSTEM
 from tests.conftest import build_bot
 from tests.servers.directory import ServerUnavailable, start_samba_ad, start_slapd, stop_server
-from tests.servers.postgres import _as_owner, _bin_dir
-from tests.servers.support import free_port
+from tests.servers.postgres import PostgresUnavailable, running_postgres
 
 SWEEP_TARGET_S = 2.0
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -72,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         ok &= sweep("sqlite", f"sqlite:///{Path(folder) / 'bench.db'}", args.grants, args.due)
     try:
-        with postgres() as url:
+        with running_postgres() as url:
             ok &= sweep("postgresql", url, args.grants, args.due)
-    except (OSError, subprocess.SubprocessError, RuntimeError) as error:
+    except PostgresUnavailable as error:
         print(f"postgresql: skipped ({error})")
     for label, start in (("openldap", start_slapd), ("samba-ad", start_samba_ad)):
         removals(label, start, args.n)
@@ -146,45 +140,6 @@ def _fill(sessions, total: int, due: int) -> None:  # type: ignore[no-untyped-de
     with sessions.begin() as session:
         for start in range(0, total, 10_000):
             session.execute(insert(AccessGrant), rows[start : start + 10_000])
-
-
-@contextlib.contextmanager
-def postgres() -> Iterator[str]:
-    bin_dir = _bin_dir()
-    if bin_dir is None:
-        raise RuntimeError("PostgreSQL is not installed")
-    workdir = Path(tempfile.mkdtemp(prefix="frontdesk-bench-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(workdir, "postgres")
-    data, port = workdir / "data", free_port()
-    run = {"check": True, "capture_output": True, "timeout": 120}
-    subprocess.run(
-        _as_owner([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "frontdesk"]), **run
-    )
-    options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        _as_owner(
-            [
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(workdir / "log"),
-                "-w",
-                "start",
-                "-o",
-                options,
-            ]
-        ),
-        **run,
-    )
-    try:
-        yield f"postgresql+psycopg://frontdesk@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            _as_owner([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), **run
-        )
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def removals(label: str, start, rounds: int) -> None:  # type: ignore[no-untyped-def]

@@ -146,8 +146,10 @@ class Context:
         topic: str = "",
         input_hint: str = "",
         quoted: Sequence[str] = (),
+        update: bool = False,
     ) -> None:
-        """`quoted`: what people typed that `text` or `card` carries verbatim (see Reply.quoted)."""
+        """`quoted`: what people typed that `text` or `card` carries verbatim (see Reply.quoted);
+        `update`: replace the earlier message with the same `topic` (use `ctx.update`)."""
         self.outbox.add(
             Reply(
                 to=to,
@@ -160,6 +162,7 @@ class Context:
                 topic=topic,
                 input_hint=input_hint,
                 quoted=tuple(part for part in quoted if part),
+                update=update,
             )
         )
 
@@ -176,18 +179,7 @@ class Context:
     ) -> None:
         """Replace the message sent to `to` with `topic` (a card that shows what became of it); where the
         platform cannot edit a message, or it never went out, this is sent as a new one."""
-        self.outbox.add(
-            Reply(
-                to=to,
-                text=text,
-                buttons=tuple(buttons),
-                card=card,
-                ticket=ticket,
-                topic=topic,
-                update=True,
-                quoted=tuple(quoted),
-            )
-        )
+        self.send(to, text, buttons, card=card, ticket=ticket, topic=topic, quoted=quoted, update=True)
 
     def email(self, to: str, subject: str, body: str) -> None:
         if self.settings.email_enabled and to:

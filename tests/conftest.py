@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -209,9 +210,24 @@ def harness(sqlite_url: str) -> Harness:
     return Harness(bot)
 
 
+START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # where the `clock` fixture starts
+
+
+@pytest.fixture
+def clock(frozen_clock: Callable[[Any], None]) -> Callable[..., None]:
+    """A clock frozen at START that moves only when the test advances it: `clock(minutes=5)`."""
+    moment = [START]
+
+    def advance(**delta: float) -> None:
+        moment[0] += timedelta(**delta)
+        frozen_clock(moment[0])
+
+    frozen_clock(START)
+    return advance
+
+
 @pytest.fixture
 def frozen_clock() -> Iterator[Callable[[Any], None]]:
-    from datetime import datetime
 
     current: list[datetime] = []
 

@@ -9,8 +9,7 @@ from sqlalchemy import select
 
 from bot.store.models import AuditRecord, OutboxMessage, ProcessedEvent, ResetRequest, Ticket
 from handlers import jobs
-from tests.conftest import Harness, build_bot
-from tests.delivery.conftest import START
+from tests.conftest import START, Harness, build_bot
 
 ADA, TESS, GRACE = "ada@example.com", "tess@example.com", "grace@example.com"
 

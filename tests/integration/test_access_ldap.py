@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,18 +98,6 @@ class Setup:
 
     def members(self, group: str) -> list[str]:
         return _direct_members(self.server, group)
-
-
-@pytest.fixture
-def clock(frozen_clock: Callable[[datetime], None]) -> Callable[..., None]:
-    moment = [START]
-
-    def advance(**delta: float) -> None:
-        moment[0] += timedelta(**delta)
-        frozen_clock(moment[0])
-
-    frozen_clock(START)
-    return advance
 
 
 @pytest.fixture

@@ -26,18 +26,6 @@ START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def clock(frozen_clock: Callable[[datetime], None]) -> Callable[..., None]:
-    moment = [START]
-
-    def advance(**delta: float) -> None:
-        moment[0] += timedelta(**delta)
-        frozen_clock(moment[0])
-
-    frozen_clock(START)
-    return advance
-
-
-@pytest.fixture
 def directory() -> DemoDirectory:
     return DemoDirectory.from_file(DEMO_DIRECTORY_FILE)
 
