@@ -15,7 +15,7 @@ loaded into Python, so the digest stays fast on years of tickets (bench/digest_b
 - **SLA breach**: a ticket opened in the period whose first response (or resolution) came later than
   its urgency's target, or has not come and the target has passed by the end of the period.
 
-Sections for flows that have not landed (access grants, incidents) are None: "no data yet".
+Sections for flows that have not landed (incidents) are None: "no data yet".
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, aliased
 
 from bot.insights import TAKE_BACK_WINDOW
 from bot.redact import hide_secrets
-from bot.store.models import KbQuestion, ResetRequest, Ticket, TicketEvent
+from bot.store.models import AccessGrant, AccessRequest, KbQuestion, ResetRequest, Ticket, TicketEvent
 from handlers.ticket_views import OPEN_STATUSES
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ def figures(session: Session, settings: Settings, span: Period) -> dict[str, Any
         "tickets": _tickets(session, settings, span),
         "satisfaction": _satisfaction(session, span),
         "approvals_waiting": _approvals_waiting(session, span),
-        "grants_expiring": None,
+        "grants_expiring": _grants_ending(session, span),
         "incidents": None,
         "trend": _trend(session, span),
     }
@@ -123,12 +123,13 @@ def _requests(session: Session, span: Period) -> dict[str, Any]:
         ).all()
     )
     questions = session.scalar(select(func.count()).where(_within(KbQuestion.created_at, span))) or 0
+    access = session.scalar(select(func.count()).where(_within(AccessRequest.created_at, span))) or 0
     return {
         "tickets": {str(category): int(count) for category, count in by_category},
         "resets": int(by_kind.get("reset", 0)),
         "unlocks": int(by_kind.get("unlock", 0)),
         "kb_questions": int(questions),
-        "access": None,
+        "access": int(access),
     }
 
 
@@ -141,17 +142,26 @@ def _automation(session: Session, settings: Settings, span: Period, deflected: i
         ).all()
     )
     resets, unlocks = int(done.get("reset", 0)), int(done.get("unlock", 0))
+    grants = int(
+        session.scalar(
+            select(func.count()).where(
+                _within(AccessGrant.granted_at, span), AccessGrant.pre_existing.is_(False)
+            )
+        )
+        or 0
+    )
     saved = (
         resets * settings.minutes_saved_reset
         + unlocks * settings.minutes_saved_unlock
         + deflected * settings.minutes_saved_kb_answer
+        + grants * settings.minutes_saved_grant
     )
     return {
         "resets_done": resets,
         "unlocks_done": unlocks,
         "kb_answers": deflected,
-        "grants_done": None,
-        "resolved": resets + unlocks + deflected,
+        "grants_done": grants,
+        "resolved": resets + unlocks + deflected + grants,
         "minutes_saved": saved,
     }
 
@@ -394,6 +404,15 @@ def _per_day(
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
+
+
+def _grants_ending(session: Session, span: Period) -> int:
+    """Active time-bound grants that end in the day after the period (the day the digest is read)."""
+    until = span.end + timedelta(days=1)
+    statement = select(func.count()).where(
+        AccessGrant.status == "active", AccessGrant.expires_at >= span.end, AccessGrant.expires_at < until
+    )
+    return int(session.scalar(statement) or 0)
 
 
 def _within(column: Any, span: Period) -> ColumnElement[bool]:

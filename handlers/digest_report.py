@@ -176,7 +176,7 @@ def render(numbers: dict[str, Any], chart: Path | None = None) -> str:
     lines += _ticket_lines(numbers["tickets"])
     lines += _satisfaction_lines(numbers["satisfaction"])
     lines.append(f"Approvals waiting more than a day: {numbers['approvals_waiting']}")
-    lines.append(f"Grants expiring tomorrow: {_or_no_data(numbers['grants_expiring'])}")
+    lines.append(f"Access grants ending within a day: {_or_no_data(numbers['grants_expiring'])}")
     lines.append(f"Open incidents: {_or_no_data(numbers['incidents'])}")
     lines.append("Last 7 days (requests / bot resolved / deflection): " + _trend_line(numbers["trend"]))
     if chart is not None:
@@ -189,10 +189,11 @@ def _requests_lines(numbers: dict[str, Any]) -> list[str]:
     categories = ", ".join(f"{k} {v}" for k, v in requests["tickets"].items()) or "none"
     return [
         f"Requests: tickets {sum(requests['tickets'].values())} ({categories}); resets {requests['resets']}; "
-        f"unlocks {requests['unlocks']}; questions {requests['kb_questions']}; access {NO_DATA}",
+        f"unlocks {requests['unlocks']}; questions {requests['kb_questions']}; access {requests['access']}",
         f"Resolved by the bot: {automation['resolved']} (resets {automation['resets_done']}, unlocks "
-        f"{automation['unlocks_done']}, answers {automation['kb_answers']}, grants {NO_DATA}) — about "
-        f"{_hours(automation['minutes_saved'])} of technician time saved",
+        f"{automation['unlocks_done']}, answers {automation['kb_answers']}, "
+        f"grants {automation['grants_done']}) — about {_hours(automation['minutes_saved'])} of technician "
+        "time saved",
     ]
 
 

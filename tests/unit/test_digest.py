@@ -132,14 +132,14 @@ def test_the_figures_of_a_seeded_day_are_exactly_right(database: str, frozen_clo
         "resets": 2,
         "unlocks": 1,
         "kb_questions": 6,
-        "access": None,
+        "access": 0,
     }
     # 1 reset × 15 + 1 unlock × 10 + 1 honest deflection × 10 (the documented defaults)
     assert numbers["automation"] == {
         "resets_done": 1,
         "unlocks_done": 1,
         "kb_answers": 1,
-        "grants_done": None,
+        "grants_done": 0,
         "resolved": 3,
         "minutes_saved": 35,
     }
@@ -175,7 +175,7 @@ def test_the_figures_of_a_seeded_day_are_exactly_right(database: str, frozen_clo
         "low": [{"ticket": 2, "rating": 2, "comment": "slow answer"}],
     }
     assert numbers["approvals_waiting"] == 1
-    assert numbers["incidents"] is None and numbers["grants_expiring"] is None
+    assert numbers["incidents"] is None and numbers["grants_expiring"] == 0
     trend = {
         row["day"]: (row["requests"], row["bot_resolved"], row["deflection_rate"]) for row in numbers["trend"]
     }
@@ -241,3 +241,48 @@ def test_an_empty_database_and_a_quiet_day_render_cleanly(database: str, frozen_
     # at the end of the 27th: T4 (opened on the 25th) 2 2/3 days old, T6 (the 22nd) 5 2/3 days
     assert quiet["tickets"]["backlog"] == {"under 1 day": 0, "1-3 days": 1, "3-7 days": 1, "over 7 days": 0}
     assert "None" not in digest_report.render(quiet)
+
+
+def test_access_requests_and_grants_count_once_they_happen(sqlite_url: str, frozen_clock) -> None:  # type: ignore[no-untyped-def]
+    from bot.store.models import AccessGrant, AccessRequest
+
+    frozen_clock(NOW)
+    bot, services = build_bot(sqlite_url)
+    with bot.sessions.begin() as s:
+        for n, created in enumerate((at(30, 9), at(30, 15), at(29, 9))):  # two on the day, one the day before
+            s.add(
+                AccessRequest(
+                    correlation_id=f"c{n}",
+                    person_email="ada@example.com",
+                    person_id="ada",
+                    entry_id="vpn",
+                    group="vpn-users",
+                    created_at=created,
+                    updated_at=created,
+                    expires_at=at(4, 9, month=12),
+                )
+            )
+
+        def grant(granted: datetime, expires: datetime | None, *, pre_existing: bool = False) -> None:
+            s.add(
+                AccessGrant(
+                    person_email="ada@example.com",
+                    person_id="ada",
+                    entry_id="vpn",
+                    group="vpn-users",
+                    granted_at=granted,
+                    expires_at=expires,
+                    pre_existing=pre_existing,
+                )
+            )
+
+        grant(at(30, 10), at(1, 12, month=12))  # granted on the day, ends the next day: counted twice
+        grant(at(30, 11), at(5, 9, month=12), pre_existing=True)  # the person had it: not the bot's work
+        grant(at(28, 10), None)  # permanent, granted earlier
+    with bot.sessions() as s:
+        numbers = digest.figures(s, services.settings, digest.period(DAY, 1, "UTC"))
+    assert numbers["requests"]["access"] == 2
+    assert numbers["automation"]["grants_done"] == 1
+    # 1 grant × 20 minutes (the documented default), nothing else happened
+    assert numbers["automation"]["minutes_saved"] == 20 and numbers["automation"]["resolved"] == 1
+    assert numbers["grants_expiring"] == 1
