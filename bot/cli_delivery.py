@@ -44,13 +44,22 @@ def run(platform: str, speaker: str, as_json: bool) -> None:
 @click.command()
 @friendly_errors
 def worker() -> None:
-    """Scheduled jobs and the dispatcher only (email, and the chat platforms configured), until stopped.
+    """Scheduled jobs and the dispatcher only (email, and Slack when FRONTDESK_SLACK_BOT_TOKEN is set),
+    until stopped.
 
     Several workers (and bots) may share one PostgreSQL database: a lease elects the one that runs the
     jobs, and another takes over within FRONTDESK_LEASE_SECONDS when it stops."""
     from bot.bootstrap import build_app
 
-    app = build_app(command_settings())
+    settings = command_settings()
+    slack = None
+    if settings.slack_bot_token.get_secret_value():  # a worker delivers to every platform configured
+        from bot.platforms.slack.run import follow_threads, slack_deliverer
+
+        slack = slack_deliverer(settings)
+    app = build_app(settings, chat=[slack] if slack else [])
+    if slack is not None:
+        follow_threads(app, slack)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -175,3 +175,37 @@ def test_run_slack_without_a_token_names_the_missing_variables(sqlite_url: str) 
     assert done.returncode != 0
     assert "FRONTDESK_SLACK_BOT_TOKEN" in done.stderr and "FRONTDESK_SLACK_TRIAGE_CHANNEL" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_worker_delivers_what_a_bot_left_for_slack(fake_slack: FakeSlack, sqlite_url: str) -> None:
+    """Rows for Slack committed by a process that did not send them (it stopped) go out from `worker`."""
+    import time
+
+    from bot.messages import Outbox, Reply
+    from bot.platforms.slack.run import slack_deliverer
+    from bot.settings import load_settings
+    from tests.conftest import build_app_for_tests
+
+    fake_slack.channels.add("CTRIAGE")
+    settings = load_settings(
+        slack_bot_token="xoxb-process-test", slack_api_url=fake_slack.url, slack_triage_channel="CTRIAGE"
+    )
+    app = build_app_for_tests(sqlite_url, chat=[slack_deliverer(settings)])
+    with app.sessions.begin() as session:  # committed; this process never sends it
+        app.delivery.enqueue(session, Outbox(replies=[Reply("#triage", "left for the worker")]), "left")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "worker"],
+        cwd=ROOT,
+        env=_env(sqlite_url, fake_slack, free_port()),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not fake_slack.posted("CTRIAGE"):
+            time.sleep(0.1)
+        assert [p.get("text") for p in fake_slack.posted("CTRIAGE")] == ["left for the worker"]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(20)

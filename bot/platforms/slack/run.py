@@ -49,8 +49,7 @@ def build_slack(
     client = client or make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
     me = client.auth_test()  # who the bot is, and a clear failure now if the token is wrong
     workspace = Workspace(str(me["user_id"]), str(me.get("team_id") or ""), settings.slack_triage_channel)
-    channels = {settings.triage_channel: settings.slack_triage_channel, DIGEST: settings.slack_digest_channel}
-    deliverer = SlackDeliverer(client, channels, triage=settings.triage_channel)
+    deliverer = slack_deliverer(settings, client)
     app = (build or (lambda chat: build_app(settings, chat=chat)))([deliverer])
     threads = TicketThreads(app.sessions)
     deliverer.card_ts = threads.card_ts
@@ -63,6 +62,18 @@ def build_slack(
         process_before_response=process_before_response,
     )
     return SlackBot(app, adapter, deliverer)
+
+
+def slack_deliverer(settings: Settings, client: WebClient | None = None) -> SlackDeliverer:
+    """The Slack deliverer alone: what `frontdesk worker` delivers through when Slack is configured."""
+    client = client or make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    channels = {settings.triage_channel: settings.slack_triage_channel, DIGEST: settings.slack_digest_channel}
+    return SlackDeliverer(client, channels, triage=settings.triage_channel)
+
+
+def follow_threads(app: App, deliverer: SlackDeliverer) -> None:
+    """Lines about a ticket go into its card's thread (the card's ts is in the outbox)."""
+    deliverer.card_ts = TicketThreads(app.sessions).card_ts
 
 
 def check_settings(settings: Settings) -> None:
