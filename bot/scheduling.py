@@ -119,11 +119,6 @@ class BackgroundWork:
             for job in SCHEDULE:  # catch up at once on what fell due while nobody led
                 self.scheduler.modify_job(job.name, next_run_time=datetime.now(UTC))
 
-    def run_jobs_now(self) -> None:
-        """Run every scheduled job once, now, if this process leads (operators, tests)."""
-        for job in SCHEDULE:
-            self._runner(job)()
-
     def _runner(self, job: Scheduled) -> Callable[[], None]:
         def run() -> None:
             if self.lease.held:

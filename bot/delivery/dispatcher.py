@@ -97,7 +97,6 @@ class Dispatcher:
         self.policy = policy
         self.routes = routes
         self.triage = "#" + triage_channel
-        self.on_dead: list[Any] = []  # callbacks(row id) for tests and the operators' log
         self._lapsed_at = -1e9
 
     # --- entry points -----------------------------------------------------------------------------------
@@ -189,7 +188,6 @@ class Dispatcher:
     def _record(self, outcomes: list[_Outcome]) -> None:
         if not outcomes:
             return
-        dead: list[int] = []
         with self.sessions.begin() as session:
             for outcome in outcomes:
                 row = session.get(OutboxMessage, outcome.item.id)
@@ -200,14 +198,9 @@ class Dispatcher:
                     row.status, row.attempts = "pending", row.attempts - 1  # its turn comes again
                 elif outcome.error:
                     self._failed(session, row, outcome.error, permanent=outcome.permanent)
-                    if row.status == "dead":
-                        dead.append(row.id)
                 else:
                     row.status, row.message_ref, row.delivered_at = "delivered", outcome.ref, now()
                     row.last_error = ""
-        for row_id in dead:
-            for callback in self.on_dead:
-                callback(row_id)
 
     def _failed(self, session: Session, row: OutboxMessage, reason: str, *, permanent: bool) -> None:
         row.last_error = shorten(reason, 500)

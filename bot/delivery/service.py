@@ -8,14 +8,12 @@ dispatcher for everything else (chat APIs, email), so a slow server never stalls
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import now
@@ -72,7 +70,6 @@ class Delivery:
         self.deliverers = deliverers
         self.dispatcher = Dispatcher(sessions, deliverers, policy, self.routes, triage_channel=triage_channel)
         self._wake: Callable[[], None] = lambda: None
-        self._lock = threading.Lock()
 
     def on_wake(self, wake: Callable[[], None]) -> None:
         """What to call when rows for the background dispatcher were committed (the scheduler's nudge)."""
@@ -206,15 +203,6 @@ class Delivery:
                 except Exception as error:
                     log.error("direct_delivery_failed", platform=platform, error=type(error).__name__)
         return reply
-
-    def pending_for(self, session: Session, platform: str) -> list[int]:
-        """Row ids still to deliver on `platform` (a restarted console delivers what a crash left)."""
-        statement = (
-            select(OutboxMessage.id)
-            .where(OutboxMessage.platform == platform, OutboxMessage.status.in_(("pending", "sending")))
-            .order_by(OutboxMessage.id)
-        )
-        return list(session.scalars(statement))
 
 
 def _for_route(payload: Payload, route: Route) -> Payload:

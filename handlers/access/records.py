@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from automations.access_catalog import AccessCatalog, AccessEntry, describe_duration
 from automations.directory import DirectoryError, DirectoryPerson
-from bot.clock import now
 from bot.store.models import AccessGrant, AccessRequest
+from bot.store.transitions import move_status
 from handlers import arguments, audit, people
 from handlers.context import Context
 
@@ -32,16 +32,9 @@ def find_request(session: Session, correlation: str) -> AccessRequest | None:
 
 
 def transition(session: Session, request: AccessRequest, to: str, *allowed_from: str) -> bool:
-    """Move the request to `to` only if still in one of `allowed_from` (one conditional UPDATE: of two
-    concurrent decisions exactly one wins)."""
-    changed = session.execute(
-        update(AccessRequest)
-        .where(AccessRequest.id == request.id, AccessRequest.status.in_(allowed_from))
-        .values(status=to, updated_at=now())
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
-    session.refresh(request)
-    return bool(changed == 1)
+    """Move the request to `to` only if still in one of `allowed_from`: of two concurrent decisions
+    exactly one wins."""
+    return move_status(session, request, to, *allowed_from)
 
 
 def active_grants(session: Session, email: str) -> list[AccessGrant]:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from automations.directory import DirectoryError, DirectoryPerson, NotFound
 from bot.clock import now
 from bot.store.models import ResetRequest
+from bot.store.transitions import move_status
 from handlers import audit
 from handlers.context import Context
 
@@ -50,14 +51,7 @@ def transition(ctx: Context, request: ResetRequest, to: str, *allowed_from: str)
 
 def transition_in(session: Session, request: ResetRequest, to: str, *allowed_from: str) -> bool:
     """`transition` for code that has a session but no event (a scheduled job)."""
-    changed = session.execute(
-        update(ResetRequest)
-        .where(ResetRequest.id == request.id, ResetRequest.status.in_(allowed_from))
-        .values(status=to, updated_at=now())
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
-    session.refresh(request)
-    return bool(changed == 1)
+    return move_status(session, request, to, *allowed_from)
 
 
 def close(ctx: Context, request: ResetRequest, status: str, step: str, result: str, **detail: object) -> None:

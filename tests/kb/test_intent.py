@@ -453,7 +453,7 @@ def test_cli_json_with_a_text_argument() -> None:
     assert json.loads(outcome.stdout)["intent"] == "ticket_status"
 
 
-@pytest.mark.skipif(semantic_extra.available(), reason="the [semantic] extra is installed here")
+@pytest.mark.skipif(semantic_extra.available(), reason="the semantic model is installed here")
 def test_cli_refuses_semantic_without_the_extra() -> None:
     outcome = CliRunner().invoke(intent_command, ["--semantic", "hi"])
     assert outcome.exit_code != 0
