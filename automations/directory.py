@@ -76,16 +76,37 @@ class NotLocked(DirectoryError):
     """The account is not locked."""
 
 
+class UnlockUnsupported(DirectoryError):
+    """This directory has no unlock operation: offer a password reset or a ticket instead."""
+
+
 class PartiallyApplied(DirectoryError):
     """The new password was set, but a later step of the reset failed.
 
     Raised only after the password changed, so the caller must still hand the new password over and have
-    someone finish the `unfinished` steps: "must_change" (the change-at-next-logon flag) and/or "unlock".
+    someone finish the `unfinished` steps: "must_change" (the change-at-next-logon flag), "unlock" and/or
+    "revoke_sessions" (signing out the sessions of the old password).
     """
 
     def __init__(self, reason: str = "", *, unfinished: tuple[str, ...] = ("must_change",)) -> None:
         super().__init__(reason)
         self.unfinished = unfinished
+
+
+def refused_protected_account(action: str, reason: str) -> NotPermitted:
+    """The refusal of an account no automation may write to, in the same words for every backend."""
+    return NotPermitted(f"refused to {action} a protected account ({reason})")
+
+
+def refused_protected_group(group: str) -> NotPermitted:
+    """The refusal of a membership change to a privileged group, in the same words for every backend."""
+    return NotPermitted(f"refused to change the membership of the protected group {group}")
+
+
+def can_unlock(directory: object) -> bool:
+    """False for a backend that has no unlock (it says so with `supports_unlock = False`, e.g. Entra ID,
+    whose smart lockout ends by itself and cannot be cleared through Graph)."""
+    return bool(getattr(directory, "supports_unlock", True))
 
 
 @runtime_checkable
@@ -131,5 +152,6 @@ class Directory(Protocol):
         ...
 
     def unlock(self, person: DirectoryPerson) -> None:
-        """Clear a lockout without touching the password. Raises NotLocked when there is none."""
+        """Clear a lockout without touching the password. Raises NotLocked when there is none, and
+        UnlockUnsupported from a backend that cannot (see `can_unlock`)."""
         ...

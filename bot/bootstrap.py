@@ -104,6 +104,16 @@ class App:
 
 
 def build_directory(settings: Settings) -> Directory:
+    if settings.directory == "entra":
+        from automations.entra import CredentialsError, directory_from_settings
+        from bot.logs import register_secret
+
+        # Scrubbed from every log line, whatever library might print it (msal, requests, httpx).
+        register_secret(settings.entra_client_secret.get_secret_value())
+        try:
+            return directory_from_settings(settings)
+        except CredentialsError as error:
+            raise SettingsError(f"invalid settings:\n  FRONTDESK_ENTRA_*: {error}") from None
     if settings.directory == "ldap":
         from automations.ldap import LdapConfigError, LdapDirectory, config_from_settings
 

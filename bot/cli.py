@@ -88,6 +88,8 @@ def run_console(settings: Settings, speaker: str, as_json: bool, banner: str = "
 
 
 def _directory_name(settings: Settings) -> str:
+    if settings.directory == "entra":
+        return f"Entra ID tenant {settings.entra_tenant_id}"
     return str(settings.demo_directory) if settings.directory == "demo" else settings.ldap_url
 
 

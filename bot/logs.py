@@ -131,6 +131,8 @@ _NOISY_LOGGERS = (
     "alembic",
     "sqlalchemy.engine",
     "msal",
+    "httpx",  # a line per Graph call; ours (graph_call) says the same at DEBUG
+    "httpcore",  # its debug lines carry raw headers
     "sentence_transformers",
     "transformers",
     "huggingface_hub",

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
@@ -30,6 +31,11 @@ ENV_FILE = ".env"  # read from the working directory, like the environment
 DEMO_TECHNICIAN_GROUP = "it-support"
 DEMO_MANAGER_GROUP = "it-managers"
 _EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+$")
+
+ENTRA_VARIABLES = {
+    name: f"FRONTDESK_ENTRA_{name.upper()}"
+    for name in ("tenant_id", "client_id", "client_secret", "certificate_file", "ca_file")
+}
 
 EmailList = Annotated[list[str], NoDecode]
 DayList = Annotated[list[str], NoDecode]
@@ -51,7 +57,7 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
 
     # people and roles
-    directory: Literal["demo", "ldap"] = "demo"
+    directory: Literal["demo", "ldap", "entra"] = "demo"
     demo_directory: Path = DEMO_DIRECTORY_FILE
     technicians: EmailList = Field(default_factory=list)
     technician_group: str = ""
@@ -103,6 +109,16 @@ class Settings(BaseSettings):
     ldap_timeout_seconds: float = Field(default=5.0, gt=0)
     protected_groups: Annotated[list[str], NoDecode] = Field(default_factory=list)
     recovery_email_attribute: str = ""
+
+    # directory in Microsoft Entra ID over Microsoft Graph (FRONTDESK_DIRECTORY=entra)
+    entra_tenant_id: str = ""
+    entra_client_id: str = ""
+    entra_client_secret: SecretStr = SecretStr("")
+    entra_certificate_file: Path | None = None
+    entra_authority: str = "https://login.microsoftonline.com"
+    graph_url: str = "https://graph.microsoft.com"
+    entra_ca_file: Path | None = None
+    entra_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # password reset and unlock
     reset_verification: Literal["email_code", "manager_approval", "chat_identity"] = "email_code"
@@ -230,6 +246,8 @@ class Settings(BaseSettings):
             if missing:
                 names = ", ".join(ENV_PREFIX + m.upper() for m in missing)
                 problems.append(f"FRONTDESK_DIRECTORY=ldap needs {names}")
+        if self.directory == "entra":
+            problems += self._entra_problems()
         if self.directory == "demo" and not self.demo_directory.is_file():
             problems.append(f"FRONTDESK_DEMO_DIRECTORY: no such file: {self.demo_directory}")
         if self.access_catalog is not None and not self.access_catalog.is_file():
@@ -250,6 +268,28 @@ class Settings(BaseSettings):
             raise ValueError("\n  ".join(problems))
         self._default_demo_roles()
         return self
+
+    def _entra_problems(self) -> list[str]:
+        missing = [
+            ENTRA_VARIABLES[name] for name in ("tenant_id", "client_id") if not getattr(self, f"entra_{name}")
+        ]
+        if not (self.entra_client_secret.get_secret_value() or self.entra_certificate_file):
+            missing.append(f"{ENTRA_VARIABLES['client_secret']} or {ENTRA_VARIABLES['certificate_file']}")
+        problems = [f"FRONTDESK_DIRECTORY=entra needs {', '.join(missing)}"] if missing else []
+        for name in ("certificate_file", "ca_file"):
+            path = getattr(self, f"entra_{name}")
+            if path is not None and not path.is_file():
+                problems.append(f"{ENTRA_VARIABLES[name]}: no such file: {path}")
+        for variable, url in (
+            ("FRONTDESK_ENTRA_AUTHORITY", self.entra_authority),
+            ("FRONTDESK_GRAPH_URL", self.graph_url),
+        ):
+            parts = urlsplit(url)
+            if parts.scheme != "https" or not parts.hostname:
+                problems.append(
+                    f"{variable}: expected an https:// URL (msal and Graph need TLS), got {url!r}"
+                )
+        return problems
 
     def _default_demo_roles(self) -> None:
         if self.directory != "demo":

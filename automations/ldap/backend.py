@@ -30,6 +30,8 @@ from automations.directory import (
     PartiallyApplied,
     PasswordPolicy,
     PolicyViolation,
+    refused_protected_account,
+    refused_protected_group,
 )
 from automations.ldap import errors
 from automations.ldap.active_directory import (
@@ -198,7 +200,7 @@ class LdapDirectory:
         protected = {dn_key(dn) for dn in self.config.protected_groups}
         if dn_key(group_dn) in protected or rdn_value(group_dn).lower() in PRIVILEGED_GROUP_NAMES:
             log.warning("directory_refused_protected_group", group=group_dn)
-            raise NotPermitted(f"refused to change the membership of the protected group {group_dn}")
+            raise refused_protected_group(group_dn)
         return group_dn
 
     def _direct_member(self, session: Session, dn: str, group_dn: str) -> bool:
@@ -279,7 +281,7 @@ class LdapDirectory:
             log.warning(
                 "directory_refused_protected", dn=person.id, action=action, reason=status.protected_reason
             )
-            raise NotPermitted(f"refused to {action} a protected account ({status.protected_reason})")
+            raise refused_protected_account(action, status.protected_reason)
         if status.disabled:
             # On OpenLDAP a reset or unlock would also clear the "disabled" marker: never do it.
             raise NotPermitted(f"refused to {action} a disabled account")

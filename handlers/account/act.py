@@ -21,6 +21,7 @@ from automations.directory import (
     PartiallyApplied,
     PasswordPolicy,
     PolicyViolation,
+    UnlockUnsupported,
 )
 from automations.passwords import generate_temporary_password
 from bot.clock import now
@@ -29,6 +30,8 @@ from bot.store.models import ResetRequest
 from handlers.account.handover import ticket_for
 from handlers.account.limits import reset_limit_text, resets_today
 from handlers.account.records import (
+    NO_UNLOCK,
+    NO_UNLOCK_OPTIONS,
     audit_entry,
     audit_step,
     close,
@@ -51,6 +54,10 @@ _UNFINISHED = {
     "unlock": (
         "your account may still be locked, so signing in may fail until a technician unlocks it",
         "unlock the account",
+    ),
+    "revoke_sessions": (
+        "devices still signed in to your account were not signed out, so a technician will do that",
+        "revoke the account's sign-in sessions",
     ),
 }
 
@@ -111,6 +118,9 @@ def _execute(ctx: Context, request: ResetRequest) -> None:
             _reset(ctx, request, owner)
         else:
             _unlock(ctx, request, owner)
+    except UnlockUnsupported:  # a directory that cannot unlock, found out only now
+        close(ctx, request, "failed", "refused", "unlock_unsupported")
+        ctx.send(request.person_email, NO_UNLOCK, list(NO_UNLOCK_OPTIONS))
     except NotLocked:
         close(ctx, request, "done", "not_locked", "nothing_to_do")
         _tell(ctx, request, "Your account isn't locked any more — try signing in again.", "")

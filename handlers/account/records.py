@@ -14,12 +14,23 @@ from sqlalchemy.orm import Session
 
 from automations.directory import DirectoryError, DirectoryPerson, NotFound
 from bot.clock import now
+from bot.messages import Button
 from bot.store.models import ResetRequest
 from bot.store.transitions import move_status
 from handlers import audit
 from handlers.context import Context
 
 FLOW = "account"
+# A directory with no unlock (Entra ID): what the person is told instead, and what they can do next.
+NO_UNLOCK = (
+    "I can't unlock accounts in this directory: Microsoft Entra ID gives me no way to, and its lockout "
+    "after too many wrong passwords ends by itself after a short while. If you've forgotten your "
+    "password, I can reset it now; or I can open a ticket for a technician."
+)
+NO_UNLOCK_OPTIONS = (
+    Button("account.reset", "Reset my password", "primary"),
+    Button("account.unlock_ticket", "Open a ticket"),
+)
 
 
 def find_request(ctx: Context, correlation: str) -> ResetRequest | None:

@@ -11,10 +11,17 @@ import re
 import uuid
 from contextlib import suppress
 
-from automations.directory import AccountStatus, DirectoryError, DirectoryPerson, DirectoryUnavailable
+from automations.directory import (
+    AccountStatus,
+    DirectoryError,
+    DirectoryPerson,
+    DirectoryUnavailable,
+    can_unlock,
+)
 from bot.clock import now
 from bot.messages import Button
 from bot.store.models import ResetRequest
+from handlers import new_ticket
 from handlers.account.act import verified
 from handlers.account.approval import ask_manager
 from handlers.account.code import send_code
@@ -26,7 +33,7 @@ from handlers.account.limits import (
     unfinished_execution,
     void_open_requests,
 )
-from handlers.account.records import FLOW, audit_step, close, verb
+from handlers.account.records import FLOW, NO_UNLOCK, NO_UNLOCK_OPTIONS, audit_step, close, verb
 from handlers.context import Context
 from handlers.registry import action
 
@@ -70,6 +77,17 @@ def on_reset_button(ctx: Context, _: str) -> None:
     start_reset(ctx, "reset my password")
 
 
+@action("account.unlock_ticket")
+def on_unlock_ticket_button(ctx: Context, _: str) -> None:
+    """Offered where the directory cannot unlock: a technician looks at the lockout."""
+    new_ticket.start(
+        ctx,
+        problem="My account is locked and I can't sign in.",
+        category="unlock",
+        transcript="Asked in chat to unlock the account; the directory has no unlock the bot can use.",
+    )
+
+
 def _start(ctx: Context, text: str, kind: str) -> None:
     if unfinished_execution(ctx) or over_limits(ctx, kind):
         return
@@ -90,6 +108,10 @@ def _start(ctx: Context, text: str, kind: str) -> None:
     if kind == "reset" and resets_today(ctx, request.person_email) >= ctx.settings.resets_per_day:
         close(ctx, request, "refused", "refused", "limit")
         ctx.reply(reset_limit_text(ctx))
+        return
+    if kind == "unlock" and not can_unlock(ctx.services.directory):
+        close(ctx, request, "refused", "refused", "unlock_unsupported")
+        ctx.reply(NO_UNLOCK, list(NO_UNLOCK_OPTIONS))
         return
     if kind == "unlock" and not status.locked:
         close(ctx, request, "refused", "not_locked", "nothing_to_do")
