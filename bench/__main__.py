@@ -1,6 +1,6 @@
 """`make bench`: every benchmark the issues name, one after the other, each printing its figures.
 
-.venv/bin/python -m bench [kb] [intent] [everyday] [ldap] [reset] [delivery] [digest] [slack] [access]
+.venv/bin/python -m bench [kb] [intent] [everyday] [ldap] [reset] [delivery] [digest] [slack] [access] [entra]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ SUITES = {
     "digest": "bench.digest_bench",
     "slack": "bench.slack_bench",
     "access": "bench.access_bench",
+    "entra": "bench.entra_bench",
 }
 
 
