@@ -128,7 +128,10 @@ class EntraDirectory:
         resolved = self._group(group)
         if resolved is None or not _is_object_id(person.id):
             return False
-        return any(g.id == resolved.id for g in self._memberships(person.id).groups)
+        # One call (a read, though a POST) instead of every page of the person's memberships: this runs
+        # for the technician and manager roles on every message.
+        found = self._graph.post(f"users/{person.id}/checkMemberGroups", {"groupIds": [resolved.id]})
+        return resolved.id in (found.get("value") or [])
 
     # --- group membership (access grants) -------------------------------------------------------------
 

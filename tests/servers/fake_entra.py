@@ -8,8 +8,9 @@ with a certificate from a throwaway trustme CA whose PEM file is `fake.ca_file`.
   with the client secret, or a client assertion signed by a registered certificate); every token request
   is counted and every Graph call must carry a token it issued;
 - Graph v1.0: users (by `$filter` on mail/userPrincipalName, by id), manager, transitiveMemberOf (paged
-  through `@odata.nextLink`), PATCH passwordProfile, revokeSignInSessions, groups (by id, by displayName),
-  transitiveMembers, members `$ref` add and remove, with Graph's answers for "already exist" and 404;
+  through `@odata.nextLink`), checkMemberGroups, PATCH passwordProfile, revokeSignInSessions, groups (by
+  id, by displayName), transitiveMembers, members `$ref` add and remove, with Graph's answers for
+  "already exist" and 404;
 - 429 with Retry-After on demand (`throttle`), and any status on demand (`fail`).
 
 Every request is recorded (`calls`) with its parsed JSON body, so tests can check what was sent, and
@@ -171,8 +172,9 @@ class FakeEntra:
             return [c for c in self.calls if c.method == method and re.search(path, c.path)]
 
     def writes(self) -> list[Call]:
+        """Every call that changes something (checkMemberGroups is a POST that only reads)."""
         with self._lock:
-            return [c for c in self.calls if c.method != "GET"]
+            return [c for c in self.calls if c.method != "GET" and not c.path.endswith("/checkMemberGroups")]
 
     def member_ids(self, group_id: str) -> list[str]:
         return list(self.groups[group_id]["members"])
@@ -272,6 +274,11 @@ class FakeEntra:
             return 204, None
         if rest == ["manager"]:
             return self._found(self.users.get(self.managers.get(user["id"], "")), "manager")
+        if rest == ["checkMemberGroups"] and method == "POST":
+            asked = [str(g) for g in (body or {}).get("groupIds") or []]
+            return 200, {
+                "value": [g for g in asked if g in self.groups and user["id"] in self._transitive_members(g)]
+            }
         if rest == ["revokeSignInSessions"] and method == "POST":
             self.revoked.append(user["id"])
             return 200, {"value": True}
