@@ -20,7 +20,7 @@ from automations.directory import (
 )
 from automations.entra import AppCredentials, EntraDirectory, GraphClient
 from automations.entra.credentials import CredentialsError
-from automations.entra.graph import GraphThrottled, GraphUnavailable
+from automations.entra.graph import DEFAULT_WAIT_SECONDS, GraphThrottled, GraphUnavailable
 from bot import logs
 from bot.bootstrap import build_directory
 from bot.settings import load_settings
@@ -361,3 +361,10 @@ def test_the_client_secret_and_password_appear_in_no_log_line(fake_entra: FakeEn
     text = stream.getvalue()
     assert "directory_password_reset" in text and "graph_call" in text  # the capture caught lines
     assert fake_entra.client_secret not in text and PASSWORD not in text
+
+
+def test_a_503_without_retry_after_is_retried_after_a_default_wait(fake_entra: FakeEntra, eve: str) -> None:
+    waits: list[float] = []
+    fake_entra.fail("GET", "^users$", 503, times=1)
+    person = directory_for(fake_entra, sleep=waits.append).find_by_email("eve@example.com")
+    assert person is not None and waits == [DEFAULT_WAIT_SECONDS]
