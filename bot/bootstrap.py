@@ -114,6 +114,10 @@ def build_directory(settings: Settings) -> Directory:
             return directory_from_settings(settings)
         except CredentialsError as error:
             raise SettingsError(f"invalid settings:\n  FRONTDESK_ENTRA_*: {error}") from None
+        except OSError as error:  # ssl.SSLError included: the CA file is no PEM certificate
+            raise SettingsError(
+                f"invalid settings:\n  FRONTDESK_ENTRA_CA_FILE: not a usable CA file ({error})"
+            ) from None
     if settings.directory == "ldap":
         from automations.ldap import LdapConfigError, LdapDirectory, config_from_settings
 

@@ -84,3 +84,10 @@ def test_a_certificate_file_without_a_private_key_is_refused(tmp_path: Path) -> 
     trustme.CA().cert_pem.write_to_path(str(pem))
     with pytest.raises(CredentialsError, match="holds no private key"):
         AppCredentials(TENANT, CLIENT, certificate_file=pem).token("https://graph.microsoft.com/.default")
+
+
+def test_a_ca_file_that_is_no_certificate_stops_the_start(tmp_path: Path) -> None:
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("not a certificate")
+    with pytest.raises(SettingsError, match="FRONTDESK_ENTRA_CA_FILE: not a usable CA file"):
+        build_directory(load_settings(**entra(entra_ca_file=garbage)))
