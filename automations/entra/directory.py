@@ -79,7 +79,8 @@ class EntraDirectory:
     def __init__(self, graph: GraphClient, *, protected_groups: tuple[str, ...] = ()) -> None:
         self._graph = graph
         self._protected = {group.strip().lower() for group in protected_groups if group.strip()}
-        self._groups: dict[str, Group | None] = {}  # catalogue name or id (lower case) → group
+        self._groups: dict[str, Group] = {}  # catalogue name or id (lower case) → group
+        self._missing_groups: set[str] = set()  # warned about once, not on every message
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -326,8 +327,9 @@ class EntraDirectory:
             if key in self._groups:
                 return self._groups[key]
         resolved = self._resolve_group(group.strip())
-        with self._lock:
-            self._groups[key] = resolved
+        if resolved is not None:  # a missing group is looked for again: it may be created meanwhile
+            with self._lock:
+                self._groups[key] = resolved
         return resolved
 
     def _resolve_group(self, group: str) -> Group | None:
@@ -349,7 +351,9 @@ class EntraDirectory:
                 or []
             )
         if len(found) != 1:
-            log.warning("directory_group_not_found", group=group, matches=len(found))
+            if group not in self._missing_groups:
+                self._missing_groups.add(group)
+                log.warning("directory_group_not_found", group=group, matches=len(found))
             return None
         return _group_of(found[0])
 

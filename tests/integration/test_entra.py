@@ -336,6 +336,8 @@ def test_unknown_groups_are_not_found(fake_entra: FakeEntra, eve: str) -> None:
     assert person is not None
     assert directory.group_members("No such group") == []
     assert not directory.is_member(person, "No such group")
+    fake_entra.add_group("No such group", eve)  # created later: found without a restart
+    assert directory.is_member(person, "No such group")
 
 
 def test_group_members_are_the_transitive_users(fake_entra: FakeEntra, eve: str) -> None:
