@@ -7,7 +7,7 @@ cached one is close to expiry, so callers simply ask for a token before every re
 The msal application is built on first use, not in the constructor: msal fetches the authority's OpenID
 configuration as it is built, and a bot must be able to start (and say what is wrong) while Entra ID is
 unreachable. When a CA file is given, msal talks through a requests Session that trusts exactly that file
-and ignores the environment: requests lets REQUESTS_CA_BUNDLE override any `verify=` it is given.
+whatever the environment says: requests lets REQUESTS_CA_BUNDLE override any `verify=` it is given.
 """
 
 from __future__ import annotations
@@ -97,11 +97,7 @@ class AppCredentials:
         return certificate_credential(Path(self.certificate_file))
 
     def _http_client(self) -> requests.Session:
-        session = _TimedSession()
-        if self.ca_file:
-            session.verify = str(self.ca_file)
-            session.trust_env = False  # else REQUESTS_CA_BUNDLE in the environment wins over `verify`
-        return session
+        return _Session(str(self.ca_file) if self.ca_file else None)
 
     def _scrub(self, text: str) -> str:
         return text.replace(self.client_secret, "[redacted]") if self.client_secret else text
@@ -126,9 +122,26 @@ def certificate_credential(path: Path) -> dict[str, str]:
     }
 
 
-class _TimedSession(requests.Session):
-    """A Session with a timeout on every request: msal sets none on an `http_client` it is given."""
+class _Session(requests.Session):
+    """msal's HTTP client: a timeout on every request (msal sets none on a client it is given), and the CA
+    file, when one is set, trusted whatever the environment says.
+
+    requests replaces a Session's `verify` with REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE from the environment;
+    `trust_env = False` would stop that, but also drop HTTPS_PROXY and NO_PROXY, which the deployments
+    that need a CA file (behind a TLS-inspecting proxy) depend on. So only `verify` is put back."""
+
+    def __init__(self, ca_file: str | None) -> None:
+        super().__init__()
+        self._ca_file = ca_file
+        if ca_file:
+            self.verify = ca_file
 
     def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", TOKEN_TIMEOUT_SECONDS)
         return super().request(method, url, *args, **kwargs)
+
+    def merge_environment_settings(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        settings = super().merge_environment_settings(*args, **kwargs)
+        if self._ca_file:
+            settings["verify"] = self._ca_file
+        return settings

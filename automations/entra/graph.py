@@ -85,9 +85,9 @@ class GraphClient:
         self._http = httpx.Client(
             base_url=f"{self.base_url}/{API_VERSION}/",
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            # An explicit context and no environment: SSL_CERT_FILE & co. must not replace the CA setting.
+            # An explicit SSL context: httpx reads SSL_CERT_FILE/SSL_CERT_DIR only for verify=True, so the
+            # CA setting wins over the environment while its proxy variables still apply.
             verify=ssl.create_default_context(cafile=str(ca_file)) if ca_file else True,
-            trust_env=not ca_file,
             headers={"Accept": "application/json"},
         )
 

@@ -91,3 +91,17 @@ def test_a_ca_file_that_is_no_certificate_stops_the_start(tmp_path: Path) -> Non
     garbage.write_text("not a certificate")
     with pytest.raises(SettingsError, match="FRONTDESK_ENTRA_CA_FILE: not a usable CA file"):
         build_directory(load_settings(**entra(entra_ca_file=garbage)))
+
+
+def test_msal_trusts_the_ca_file_over_the_environment_and_keeps_its_proxy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/other-bundle.pem")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    ca_file = tmp_path / "proxy-ca.pem"
+    session = AppCredentials(TENANT, CLIENT, SECRET, ca_file=ca_file)._http_client()
+    merged = session.merge_environment_settings("https://login.microsoftonline.com/x", {}, None, None, None)
+    assert merged["verify"] == str(ca_file)
+    assert merged["proxies"]["https"] == "http://proxy.corp.example:3128"
