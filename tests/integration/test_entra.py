@@ -254,6 +254,14 @@ def test_one_token_serves_many_graph_calls(fake_entra: FakeEntra, eve: str) -> N
     assert fake_entra.token_requests[0]["scope"] == f"{fake_entra.url}/.default"
 
 
+def test_a_token_close_to_expiry_is_renewed(fake_entra: FakeEntra) -> None:
+    """msal renews a token with less than five minutes left: one that lives a minute is never reused."""
+    fake_entra.token_lifetime = 60
+    source = credentials(fake_entra)
+    first, second = source.token("https://x/.default"), source.token("https://x/.default")
+    assert first != second and len(fake_entra.token_requests) == 2
+
+
 def test_a_certificate_credential_gets_a_token(fake_entra: FakeEntra, tmp_path: Path) -> None:
     pem = issue_app_certificate(fake_entra, tmp_path)
     token = credentials(fake_entra, client_secret="", certificate_file=pem).token("https://x/.default")

@@ -61,6 +61,7 @@ class FakeEntra:
     tenant: str = TENANT
     client_id: str = CLIENT_ID
     client_secret: str = CLIENT_SECRET
+    token_lifetime: int = 3599  # expires_in of the tokens it issues
     certificates: dict[str, Any] = field(default_factory=dict)  # x5t → public key, for client assertions
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)  # id → group with "members": [ids]
@@ -85,6 +86,7 @@ class FakeEntra:
             for name in ("revoked", "calls", "token_requests", "_throttles", "_failures"):
                 getattr(self, name).clear()
             self._tokens.clear()
+            self.token_lifetime = 3599
 
     def settings(self, **more: Any) -> dict[str, Any]:
         """frontdesk settings that point the Entra directory at this fake."""
@@ -204,7 +206,7 @@ class FakeEntra:
         access_token = f"fake-access-token-{next(self._counter)}-{uuid.uuid4().hex}"
         with self._lock:
             self._tokens.add(access_token)
-        return 200, {"token_type": "Bearer", "expires_in": 3599, "access_token": access_token}
+        return 200, {"token_type": "Bearer", "expires_in": self.token_lifetime, "access_token": access_token}
 
     def _client_authenticated(self, form: dict[str, str]) -> bool:
         if "client_secret" in form:
