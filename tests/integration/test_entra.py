@@ -378,3 +378,13 @@ def test_a_503_without_retry_after_is_retried_after_a_default_wait(fake_entra: F
     fake_entra.fail("GET", "^users$", 503, times=1)
     person = directory_for(fake_entra, sleep=waits.append).find_by_email("eve@example.com")
     assert person is not None and waits == [DEFAULT_WAIT_SECONDS]
+
+
+def test_a_role_graph_lists_without_its_name_is_refused_all_the_same(fake_entra: FakeEntra) -> None:
+    """Without a role-read permission Graph lists a directory role with its type and id only."""
+    rita = fake_entra.add_user("rita@example.com", "Rita Root")
+    role = fake_entra.add_role("", rita)
+    directory = directory_for(fake_entra)
+    person = directory.get(rita)
+    assert person is not None
+    assert directory.account_status(person).protected_reason == f"holds the directory role {role}"
