@@ -266,10 +266,13 @@ def test_someone_from_another_workspace_is_refused_a_reset(slack: Slack) -> None
     assert "guest and external accounts" in refusal["text"] and "temporary password is" not in shown(refusal)
 
 
-def test_a_mention_in_a_channel_is_answered(slack: Slack) -> None:
+def test_a_mention_in_a_channel_is_answered_in_its_thread(slack: Slack) -> None:
+    slack.fake.channels.add("CGENERAL")
     event = {"type": "app_mention", "channel": "CGENERAL", "user": ADA, "ts": slack._ts()}
     assert slack.event({**event, "text": "<@UBOT> how do I set up the vpn"}) == 200
-    assert "Connect to the VPN" in shown(slack.last_to("DUADA"))
+    answer = slack.last_to("CGENERAL")
+    assert "Connect to the VPN" in shown(answer) and answer["thread_ts"] == event["ts"]
+    assert slack.fake.posted("DUADA") == []
 
 
 def test_a_429_is_retried_after_retry_after(slack: Slack) -> None:
