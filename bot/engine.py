@@ -17,6 +17,7 @@ speaker.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from collections.abc import Callable
@@ -220,8 +221,11 @@ class Bot:
     def _run_effects(
         self, inbound: Inbound | None, speaker: Speaker, effects: list[Effect], key: str = ""
     ) -> list[Reply]:
-        """Each effect in its own transaction, after the event's commit; what they say joins the replies."""
+        """Each effect in its own transaction, after the event's commit; what they say joins the replies.
+        An effect acts outside (a directory write, a code email): what it says is private, so it goes to
+        the person's direct messages even when the event came from a shared thread (handlers/places.py)."""
         key = key or uuid.uuid4().hex
+        inbound = dataclasses.replace(inbound, place="") if inbound is not None else None
         replies: list[Reply] = []
         queue = list(effects)
         for number in range(1, MAX_EFFECTS + 1):

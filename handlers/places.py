@@ -3,7 +3,8 @@
 An ordinary answer goes back to that thread, where the question was asked. A private conversation — a
 password reset or unlock, an access request, anything that carries a code or a secret — must not happen
 in front of the channel: its messages go to the person's direct messages instead, and the thread is told
-only that ("I've sent you a direct message"), never what about.
+only that ("I've sent you a direct message"), never what about. What deferred effects say later
+(bot/engine.py) goes to the direct messages too.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def keep_private_out_of_threads(ctx: Context, *, was_private: bool = False) -> N
         return
     replies = ctx.outbox.replies
     mine = [i for i, r in enumerate(replies) if r.to == ctx.speaker.email and r.place == place]
-    if not mine or not (was_private or _private(ctx, [replies[i] for i in mine])):
+    if not (was_private or _private(ctx, [replies[i] for i in mine])):
         return
     for index in mine:
         replies[index] = dataclasses.replace(replies[index], place="")
@@ -37,5 +38,8 @@ def keep_private_out_of_threads(ctx: Context, *, was_private: bool = False) -> N
 
 
 def _private(ctx: Context, said: list[Reply]) -> bool:
+    """A private flow is under way or was left just now, a code or secret is involved, or something is
+    to be done outside after the commit (a password set, an account unlocked, access granted)."""
     flows = {ctx.state.flow, *(name for name, _data in ctx.state.ended)}
-    return bool(flows & PRIVATE_FLOWS) or any(r.secret is not None or r.input_hint for r in said)
+    secretive = any(r.secret is not None or r.input_hint for r in said)
+    return bool(flows & PRIVATE_FLOWS) or secretive or bool(ctx.outbox.effects)

@@ -42,6 +42,7 @@ class Slack:
         self.bot = slack
         self.base = f"http://127.0.0.1:{server.port}"
         self._events = 0
+        self.answered = b""  # the body of the adapter's last answer (a modal's field errors)
 
     # --- requests ---------------------------------------------------------------------------------------
 
@@ -69,8 +70,9 @@ class Slack:
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 status = int(response.status)
+                self.answered = response.read()
         except urllib.error.HTTPError as error:
-            status = error.code
+            status, self.answered = error.code, b""
         self.bot.app.delivery.dispatcher.run_due()  # what the event said goes out
         return status
 
@@ -108,7 +110,12 @@ class Slack:
             "trigger_id": "1.2.3",
             "container": {"type": "message", "message_ts": ts, "channel_id": channel},
             "channel": {"id": channel},
-            "message": {"ts": ts, "text": message.get("text", ""), "blocks": blocks_of(message)},
+            "message": {
+                "ts": ts,
+                "text": message.get("text", ""),
+                "blocks": blocks_of(message),
+                **({"thread_ts": message["thread_ts"]} if message.get("thread_ts") else {}),
+            },
             "actions": [
                 {
                     "type": "button",
@@ -159,7 +166,7 @@ def shown(message: dict[str, Any]) -> str:
 
 
 @contextmanager
-def running_slack(fake: FakeSlack, url: str) -> Iterator[Slack]:
+def running_slack(fake: FakeSlack, url: str, **extra: Any) -> Iterator[Slack]:
     """The bot on `url`, built by bootstrap with the Slack deliverer, behind the real HTTP adapter."""
     fake.add_user(ADA, "ada@example.com", "Ada Lovelace")
     fake.add_user(TESS, "tess@example.com", "Tess Tech")
@@ -172,6 +179,7 @@ def running_slack(fake: FakeSlack, url: str) -> Iterator[Slack]:
         "slack_triage_channel": TRIAGE,
         "slack_api_url": fake.url,
         "reset_verification": "chat_identity",
+        **extra,
     }
     settings = load_settings(database_url=url, **options)
     bot = build_slack(
