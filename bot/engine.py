@@ -33,7 +33,7 @@ from bot.delivery.service import Batch, Delivery, UndeliveredSecret
 from bot.mail import Mailer
 from bot.messages import Effect, Inbound, Outbox, Person, Reply
 from bot.store.models import ProcessedEvent
-from handlers import conversations, people, router, tickets, undelivered
+from handlers import conversations, home, people, router, tickets, undelivered
 from handlers.context import SYSTEM, Context, Services, Speaker, State
 
 log = structlog.get_logger(__name__)
@@ -156,6 +156,7 @@ class Bot:
             if hook is not None:
                 hook(ctx, data)
         ctx.state.ended.clear()
+        home.mark_changed(ctx)  # the home pages of whoever was told something are redrawn soon
         if not ctx.speaker.is_system:
             conversations.save(ctx.session, ctx.speaker.email, ctx.state)
 
