@@ -2,7 +2,7 @@
 
 Everyone sees their open tickets, their access requests still waiting and the access granted to them (with
 Release); a technician also sees the queue (unclaimed tickets, urgent first, with Claim), their claims and
-the flagged tickets; a manager the approvals waiting for them (with Approve / Deny).
+the flagged tickets; a manager (or anyone asked to approve) the approvals waiting for them.
 
 It is an ordinary message with the topic `home`: a platform with a home page shows it there (Slack:
 views.publish, replacing the previous one). It is drawn when the person opens it, and again when something
@@ -47,8 +47,8 @@ def show_home(ctx: Context, speaker: Speaker) -> None:
     typed: list[str] = []
     if speaker.is_technician:
         _technician_part(ctx, speaker, sections, buttons, typed)
-    if speaker.is_manager:
-        lines, decide = manager.approvals_waiting_for(ctx, speaker.email)
+    lines, decide = manager.approvals_waiting_for(ctx, speaker.email)
+    if lines or speaker.is_manager:  # approvers are managers, resource owners, members of a group
         sections.append(_section("Waiting for your approval", lines, "Nothing is waiting for your approval."))
         buttons += decide
     _employee_part(ctx, speaker, sections, buttons, typed)

@@ -43,7 +43,7 @@ def show_approvals(ctx: Context) -> None:
         return
     ctx.reply(
         "Waiting for your approval (approve only once you've confirmed it's really them):\n"
-        + "\n".join(lines),
+        + "\n".join(f"• {line}" for line in lines),
         buttons,
     )
 
@@ -62,7 +62,7 @@ def approvals_waiting_for(ctx: Context, approver: str) -> tuple[list[str], list[
     buttons: list[Button] = []
     for request in waiting:
         name = ticket_views.display_name(ctx, request.person_email)
-        lines.append(f"• a {noun(request.kind)} for {name}, asked at {request.created_at:%H:%M} UTC")
+        lines.append(f"a {noun(request.kind)} for {name}, asked at {request.created_at:%H:%M} UTC")
         buttons += [
             Button(f"account.approve:{request.correlation_id}", f"Approve {name}", "primary"),
             Button(f"account.deny:{request.correlation_id}", f"Deny {name}", "danger"),
@@ -71,7 +71,7 @@ def approvals_waiting_for(ctx: Context, approver: str) -> tuple[list[str], list[
         name = ticket_views.display_name(ctx, access.person_email)
         what = access_records.entry_name(ctx, access.entry_id)
         lines.append(
-            f"• {what} for {name} {access_records.how_long(access.duration_seconds)}, "
+            f"{what} for {name} {access_records.how_long(access.duration_seconds)}, "
             f"asked at {access.created_at:%Y-%m-%d %H:%M} UTC"
         )
         buttons += [

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.messages import Reply
-from handlers import digest_report
+from handlers import digest_report, home
 from handlers.places import MOVED_TO_DM
 from tests.integration.test_slack import (
     ADA,
@@ -25,6 +25,7 @@ from tests.integration.test_slack import (
     blocks_of,
     button_id,
     buttons_of,
+    open_home,
     open_ticket,
     running_slack,
     shown,
@@ -291,3 +292,50 @@ def test_a_missing_file_does_not_unsend_the_message(slack: Slack, tmp_path: Path
         {"user": ADA}, Reply("ada@example.com", "hi", attachment=str(tmp_path / "gone.png"))
     )
     assert (ref["channel"], ref["ts"]) in slack.fake.messages and slack.fake.shared_files == []
+
+
+# ---------------------------------------------------------------- App Home
+
+
+def press_on_home(slack: Slack, user: str, button: str, trigger: str) -> int:
+    payload = {
+        "type": "block_actions",
+        "team": {"id": TEAM},
+        "user": {"id": user},
+        "api_app_id": "A0001",
+        "token": "legacy",
+        "trigger_id": trigger,
+        "container": {"type": "view", "view_id": "V1"},
+        "view": {"id": "V1", "type": "home"},
+        "actions": [{"type": "button", "action_id": button, "value": button, "action_ts": slack._ts()}],
+    }
+    return slack.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+
+
+def test_an_opened_app_home_is_republished_once_after_a_burst_of_changes(
+    slack: Slack, frozen_clock: Any
+) -> None:
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    frozen_clock(start)
+    open_home(slack, ADA)
+    open_home(slack, TESS)
+    number, card = open_ticket(slack)
+    slack.press(TESS, card, f"ticket.claim:{number}")
+    slack.in_thread(TESS, card["ts"], "On it, which monitor?")
+    frozen_clock(start + timedelta(seconds=3))
+    slack.bot.app.bot.run_job("refresh_home_pages", home.refresh_home_pages)
+    slack.bot.app.delivery.dispatcher.run_due()
+    published = {
+        user: [p for p in slack.fake.of("views.publish") if p["user_id"] == user] for user in (ADA, TESS)
+    }
+    assert len(published[ADA]) == 2 and len(published[TESS]) == 2  # opened, then one redraw each
+    redrawn = json.dumps(published[ADA][-1]["view"])
+    assert f"#{number}" in redrawn and "with tess@example.com" in redrawn
+    assert "Your claims" in json.dumps(published[TESS][-1]["view"])
+
+
+def test_new_ticket_on_the_app_home_opens_the_modal(slack: Slack) -> None:
+    open_home(slack, ADA)
+    assert press_on_home(slack, ADA, "new_ticket.open", trigger="T-HOME") == 200
+    assert [o["trigger_id"] for o in slack.fake.of("views.open")] == ["T-HOME"]
+    assert slack.fake.views()[0]["private_metadata"] == "new_ticket.form"
