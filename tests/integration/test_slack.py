@@ -166,8 +166,9 @@ def shown(message: dict[str, Any]) -> str:
 
 
 @contextmanager
-def running_slack(fake: FakeSlack, url: str, **extra: Any) -> Iterator[Slack]:
-    """The bot on `url`, built by bootstrap with the Slack deliverer, behind the real HTTP adapter."""
+def running_slack(fake: FakeSlack, url: str, *, directory: Any = None, **extra: Any) -> Iterator[Slack]:
+    """The bot on `url`, built by bootstrap with the Slack deliverer, behind the real HTTP adapter
+    (on the demo directory, or `directory`: a real LDAP server's)."""
     fake.add_user(ADA, "ada@example.com", "Ada Lovelace")
     fake.add_user(TESS, "tess@example.com", "Tess Tech")
     fake.add_user(TOM, "tom@example.com", "Tom Fixit")
@@ -184,7 +185,7 @@ def running_slack(fake: FakeSlack, url: str, **extra: Any) -> Iterator[Slack]:
     settings = load_settings(database_url=url, **options)
     bot = build_slack(
         settings,
-        build=lambda chat: build_app_for_tests(url, chat=chat, **options),
+        build=lambda chat: build_app_for_tests(url, chat=chat, directory=directory, **options),
         client=make_client("xoxb-test", fake.url),
         process_before_response=True,
     )

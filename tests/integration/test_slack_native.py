@@ -5,6 +5,7 @@ signed requests through the real HTTP adapter, the real slack_sdk against the fa
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from automations.ldap import LdapDirectory
 from bot.messages import Reply
 from handlers import digest_report, home
 from handlers.places import MOVED_TO_DM
@@ -30,7 +32,9 @@ from tests.integration.test_slack import (
     running_slack,
     shown,
 )
+from tests.servers.directory import DirectoryServer
 from tests.servers.fake_slack import TEAM, FakeSlack
+from tests.servers.smtp import Mailbox
 
 GENERAL = "CGENERAL"
 DIGEST = "CDIGEST"
@@ -339,3 +343,44 @@ def test_new_ticket_on_the_app_home_opens_the_modal(slack: Slack) -> None:
     assert press_on_home(slack, ADA, "new_ticket.open", trigger="T-HOME") == 200
     assert [o["trigger_id"] for o in slack.fake.of("views.open")] == ["T-HOME"]
     assert slack.fake.views()[0]["private_metadata"] == "new_ticket.form"
+
+
+# ---------------------------------------------------------------- the reset against a real directory
+
+
+def test_a_reset_through_slack_against_slapd_posts_the_password_only_in_the_dm_then_deletes_it(
+    fake_slack: FakeSlack, sqlite_url: str, slapd: DirectoryServer, smtp_server: Mailbox, frozen_clock: Any
+) -> None:
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    frozen_clock(start)
+    eve = slapd.create_user(name="Eve Employee", recovery_email="eve.private@example.net")
+    fake_slack.add_user("UEVE", eve.email, "Eve Employee")
+    fake_slack.channels.add(GENERAL)
+    options = {
+        "smtp_host": smtp_server.host,
+        "smtp_port": smtp_server.port,
+        "reset_verification": "email_code",
+    }
+    directory = LdapDirectory(slapd.config())
+    with running_slack(fake_slack, sqlite_url, directory=directory, **options) as slack:
+        asked = mention(slack, "UEVE", "I forgot my password")  # in a channel
+        assert [p["text"] for p in thread(slack, GENERAL, asked)] == [MOVED_TO_DM]
+        assert "code" in slack.last_to("DUEVE")["text"]
+        code = re.search(
+            r"\b(\d{6})\b", str(smtp_server.wait_for("eve.private@example.net")[-1].get_payload())
+        )
+        assert code is not None
+        in_general_thread(slack, "UEVE", asked, code[1])  # typed in the thread: still answered in the DM
+        secret = slack.last_to("DUEVE")
+        password = re.search(r"Your temporary password is:?\s*`?(\S+?)`?(?:\s|$)", secret["text"])
+        assert password is not None and slapd.try_bind(eve.dn, password[1]).ok
+        assert "deleted in" in shown(secret)
+        sent = [*slack.fake.posted(), *slack.fake.of("chat.update"), *slack.fake.of("views.publish")]
+        carrying = [p for p in sent if password[1] in json.dumps(p, ensure_ascii=False)]
+        assert [(p["channel"], p["text"]) for p in carrying] == [("DUEVE", secret["text"])]  # once, in the DM
+        assert [p["text"] for p in thread(slack, GENERAL, asked)] == [MOVED_TO_DM, MOVED_TO_DM]
+        slack.bot.app.delivery.dispatcher.run_due()
+        assert slack.fake.deleted == []
+        frozen_clock(start + timedelta(seconds=601))
+        slack.bot.app.delivery.dispatcher.run_due()
+        assert slack.fake.deleted == [("DUEVE", secret["ts"])]
