@@ -14,7 +14,7 @@
   open a modal; a submitted modal is `Inbound(action=<the form's action>, values=…)`, and the core's
   objections come back as the modal's field errors, in the acknowledgement itself.
 - Opening the App Home tab is `Inbound(action="home.open")`; the core's answer is published there.
-- `/helpdesk reset|unlock|ticket|tickets|help` is the same as saying it in the DM.
+- `/helpdesk reset|unlock|access [what]|ticket|tickets|help` is the same as saying it in the DM.
 - Bots, the bot itself and message edits are ignored.
 
 Ack first, work after: bolt acknowledges events at once and runs the listener in its thread pool
@@ -234,10 +234,7 @@ class SlackAdapter:
         person = self.people.get(str(command.get("user_id", "")))
         if person is None:
             return
-        word, _, rest = unescape(str(command.get("text") or "")).strip().partition(" ")
-        text = (
-            f"{SUBCOMMANDS[word.lower()]} {rest}".strip() if word.lower() in SUBCOMMANDS else f"{word} {rest}"
-        )
+        text = _in_words(unescape(str(command.get("text") or "")).strip())
         trigger = str(command.get("trigger_id") or "")
         event_id = f"slack-command:{trigger or command.get('command_ts', '')}"
         self.handle(Inbound(person=person, text=text.strip() or "help", event_id=event_id, trigger=trigger))
@@ -295,3 +292,15 @@ class SlackAdapter:
             )
         except (SlackApiError, SlackClientError) as error:  # the choice still counts
             log.warning("slack_choice_not_shown", error=type(error).__name__)
+
+
+def _in_words(typed: str) -> str:
+    """`/helpdesk WORD …` as the person would say it in the DM ("access finance" → "I need access to
+    finance"); anything else as typed."""
+    word, _, rest = typed.partition(" ")
+    word, rest = word.lower(), rest.strip()
+    if word == "access":
+        return f"I need access to {rest}" if rest else "what access do I have?"
+    if word in SUBCOMMANDS:
+        return f"{SUBCOMMANDS[word]} {rest}".strip()
+    return typed
