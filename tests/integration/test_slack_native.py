@@ -384,3 +384,16 @@ def test_a_reset_through_slack_against_slapd_posts_the_password_only_in_the_dm_t
         frozen_clock(start + timedelta(seconds=601))
         slack.bot.app.delivery.dispatcher.run_due()
         assert slack.fake.deleted == [("DUEVE", secret["ts"])]
+
+
+# ---------------------------------------------------------------- Slack's limits
+
+
+def test_a_long_answer_reaches_slack_split_within_its_limits_and_escaped(slack: Slack) -> None:
+    paragraph = "Open Settings, then Network, then VPN, and choose the office profile. <!channel> " * 20
+    slack.bot.deliverer.send({"user": ADA}, Reply("ada@example.com", "\n".join([paragraph] * 6)))
+    posted = slack.last_to("DUADA")
+    sections = [b["text"]["text"] for b in blocks_of(posted) if b["type"] == "section"]
+    assert len(sections) > 1 and all(len(text) <= 3000 for text in sections)
+    assert len(blocks_of(posted)) <= 50 and len(posted["text"]) <= 3000
+    assert "<!channel>" not in shown(posted) and "".join(sections).count("&lt;!channel&gt;") == 120
