@@ -65,7 +65,8 @@ class FormField:
 @dataclass(frozen=True)
 class Form:
     """Questions a platform may ask at once in a dialog (a Slack modal). Submitting it is pressing the
-    button `action` with the answers in `Inbound.values`; a platform without forms shows `Reply.text`."""
+    button `action` with the answers in `Inbound.values`. A handler offers one only when the event allows
+    (`Context.can_show_form`); `Reply.text` is what is shown when the platform could not open it."""
 
     action: str
     title: str

@@ -125,9 +125,10 @@ def on_cancel(ctx: Context, _: str) -> None:
 
 def _offer_form(ctx: Context, intro: str) -> None:
     lead = f"{intro} " if intro else ""
+    # The text is what a platform shows when it could not open the form after all.
     ctx.reply(
-        f"{lead}I've opened the ticket form. If it didn't appear, say \"new ticket\" here and we'll do it "
-        "in the conversation.",
+        f"{lead}The ticket form didn't open in time. Say \"new ticket\" here and we'll do it in the "
+        "conversation.",
         form=TICKET_FORM,
     )
 

@@ -249,9 +249,9 @@ def _offer_resolve_form(ctx: Context, ticket_id: int) -> None:
         submit="Resolve",
         fields=(FormField("resolution", label, multiline=True),),
     )
-    ctx.reply(
-        f"I've opened the form to resolve #{ticket_id}. If it didn't appear, say `resolve {ticket_id} ...` "
-        "with the resolution.",
+    ctx.reply(  # the text is what a platform shows when it could not open the form after all
+        f"The form to resolve #{ticket_id} didn't open in time. Say `resolve {ticket_id} ...` with the "
+        "resolution instead.",
         form=form,
         ticket=ticket_id,
     )

@@ -191,7 +191,7 @@ def test_helpdesk_ticket_opens_a_modal_whose_submission_opens_the_ticket(slack: 
 def test_a_modal_slack_would_not_open_falls_back_to_the_message(slack: Slack) -> None:
     slack.fake.expired_triggers.add("T-LATE")
     command(slack, ADA, "ticket", trigger="T-LATE")
-    assert 'say "new ticket" here' in slack.last_to("DUADA")["text"]
+    assert 'didn\'t open in time. Say "new ticket" here' in slack.last_to("DUADA")["text"]
     slack.dm(ADA, "new ticket")  # in the DM there is no trigger: the conversation asks
     assert "what's the problem" in slack.last_to("DUADA")["text"]
 
