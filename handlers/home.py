@@ -1,8 +1,9 @@
 """A person's home page (Slack's App Home tab): what they are waiting for, and what waits for them.
 
-Everyone sees their open tickets, their access requests still waiting and the access granted to them (with
-Release); a technician also sees the queue (unclaimed tickets, urgent first, with Claim), their claims and
-the flagged tickets; a manager (or anyone asked to approve) the approvals waiting for them.
+Everyone sees their open tickets, their access requests still waiting (with Cancel) and the access
+granted to them (with Release); a technician also sees the queue (unclaimed tickets, urgent first, with
+Claim), their claims and the flagged tickets; a manager (or anyone asked to approve) the approvals waiting
+for them.
 
 It is an ordinary message with the topic `home`: a platform with a home page shows it there (Slack:
 views.publish, replacing the previous one). It is drawn when the person opens it, and again when something
@@ -90,6 +91,11 @@ def _employee_part(
                 "None.",
             )
         )
+        buttons += [
+            Button(f"access.withdraw:{r.correlation_id}", f"Cancel request: {name(r.entry_id)}")
+            for r in waiting
+            if r.status == "pending"
+        ]
         buttons += [Button(f"access.release:{g.id}", f"Release {name(g.entry_id)}") for g in granted]
     buttons += [Button(f"ticket.show:{t.id}", f"#{t.id}") for t in mine]
 

@@ -130,3 +130,19 @@ def test_a_home_nobody_opened_is_never_sent(h: Harness, clock: Callable[..., Any
     clock(seconds=3)
     assert refresh(h) == []
     assert all(r.topic != home.HOME_TOPIC for r in h.recorder.delivered)
+
+
+def test_a_waiting_request_is_cancelled_from_home_and_can_no_longer_be_approved(h: Harness) -> None:
+    sent = ask_finance(h)
+    approve = h.button(Harness.to(sent, GRACE), "Approve")
+    page = open_home(h, BOB)
+    cancel = h.button([page], "Cancel request: Finance reports")
+    assert "nothing to cancel" in h.press(ADA, cancel)[-1].text  # not Ada's to cancel
+    done = h.press(BOB, cancel)
+    assert "I've cancelled your request for Finance reports" in Harness.to(done, BOB)[0].text
+    card = [r for r in Harness.to(done, GRACE) if r.update]
+    assert card and "cancelled the request" in card[0].text and card[0].buttons == ()
+    assert "nothing to cancel" in h.press(BOB, cancel)[-1].text  # pressed twice
+    h.press(GRACE, approve)  # the approver's old card
+    assert "No access requests waiting." in open_home(h, BOB).text
+    assert "Access you have through me:\nNone." in open_home(h, BOB).text
