@@ -18,7 +18,7 @@ from handlers.account.records import FLOW as ACCOUNT_FLOW
 from handlers.context import Context
 
 PRIVATE_FLOWS = frozenset({ACCOUNT_FLOW, ACCESS_FLOW, DENY_FLOW})
-MOVED_TO_DM = "I've sent you a direct message about this, to keep it between us."
+MOVED_TO_DM = "I've sent you a direct message about this: let's carry on there, to keep it between us."
 
 
 def keep_private_out_of_threads(ctx: Context, *, was_private: bool = False) -> None:
