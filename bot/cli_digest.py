@@ -38,8 +38,10 @@ def digest(to_print: bool, day: str | None, days: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({**numbers, "chart": str(chart) if chart else None}, indent=2))
         return
-    for line in digest_report.render(numbers, chart).splitlines():
+    for line in digest_report.render(numbers).splitlines():
         _show(line)
+    if chart is not None:
+        _show(f"Chart: {chart}")
 
 
 def _parse_day(text: str) -> date:

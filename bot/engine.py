@@ -17,6 +17,7 @@ speaker.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from bot.delivery.service import Batch, Delivery, UndeliveredSecret
 from bot.mail import Mailer
 from bot.messages import Effect, Inbound, Outbox, Person, Reply
 from bot.store.models import ProcessedEvent
-from handlers import conversations, people, router, tickets, undelivered
+from handlers import conversations, home, people, router, tickets, undelivered
 from handlers.context import SYSTEM, Context, Services, Speaker, State
 
 log = structlog.get_logger(__name__)
@@ -155,6 +156,7 @@ class Bot:
             if hook is not None:
                 hook(ctx, data)
         ctx.state.ended.clear()
+        home.mark_changed(ctx)  # the home pages of whoever was told something are redrawn soon
         if not ctx.speaker.is_system:
             conversations.save(ctx.session, ctx.speaker.email, ctx.state)
 
@@ -220,8 +222,11 @@ class Bot:
     def _run_effects(
         self, inbound: Inbound | None, speaker: Speaker, effects: list[Effect], key: str = ""
     ) -> list[Reply]:
-        """Each effect in its own transaction, after the event's commit; what they say joins the replies."""
+        """Each effect in its own transaction, after the event's commit; what they say joins the replies.
+        An effect acts outside (a directory write, a code email): what it says is private, so it goes to
+        the person's direct messages even when the event came from a shared thread (handlers/places.py)."""
         key = key or uuid.uuid4().hex
+        inbound = dataclasses.replace(inbound, place="") if inbound is not None else None
         replies: list[Reply] = []
         queue = list(effects)
         for number in range(1, MAX_EFFECTS + 1):

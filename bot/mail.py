@@ -8,11 +8,13 @@ was never sent.
 
 from __future__ import annotations
 
+import html
 import re
 import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
+from pathlib import Path
 
 import structlog
 
@@ -42,9 +44,12 @@ class Mailer:
             return False
         return True
 
-    def deliver(self, to: str, subject: str, body: str) -> str:
-        """Send one message and return its Message-ID; raises OSError/SMTPException when it did not go."""
+    def deliver(self, to: str, subject: str, body: str, *, attachment: str = "") -> str:
+        """Send one message and return its Message-ID; raises OSError/SMTPException when it did not go.
+        `attachment`: a file's path; a PNG is shown inline, under the text (a chart)."""
         message = self.compose(to, subject, body)
+        if attachment:
+            attach(message, Path(attachment), body, self._domain())
         with self._connect() as smtp:
             smtp.send_message(message)
         log.info("email_sent", to=to)
@@ -80,3 +85,22 @@ class Mailer:
         if s.smtp_username:
             smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
         return smtp
+
+
+def attach(message: EmailMessage, path: Path, body: str, domain: str) -> None:
+    """A PNG inline: multipart/alternative of the plain text and an HTML part that is multipart/related
+    with the image (`cid:`), so mail clients show it in the message; any other file as an attachment.
+    Reads the file now: a file that is gone raises OSError, and the outbox retries."""
+    data = path.read_bytes()
+    if path.suffix.lower() != ".png":
+        message.add_attachment(data, maintype="application", subtype="octet-stream", filename=path.name)
+        return
+    cid = make_msgid("chart", domain=domain)
+    message.add_alternative(
+        f'<html><body><pre style="font-family: sans-serif">{html.escape(body)}</pre>'
+        f'<img src="cid:{cid[1:-1]}" alt="{html.escape(path.stem)}"></body></html>',
+        subtype="html",
+    )
+    html_part = next(part for part in message.iter_parts() if part.get_content_type() == "text/html")
+    assert isinstance(html_part, EmailMessage)
+    html_part.add_related(data, maintype="image", subtype="png", cid=cid, filename=path.name)

@@ -52,6 +52,29 @@ class Card:
 
 
 @dataclass(frozen=True)
+class FormField:
+    """One question of a `Form`: free text, or one of `choices` ((value, label) pairs)."""
+
+    name: str
+    label: str
+    choices: tuple[tuple[str, str], ...] = ()
+    multiline: bool = False
+    placeholder: str = ""
+
+
+@dataclass(frozen=True)
+class Form:
+    """Questions a platform may ask at once in a dialog (a Slack modal). Submitting it is pressing the
+    button `action` with the answers in `Inbound.values`. A handler offers one only when the event allows
+    (`Context.can_show_form`); `Reply.text` is what is shown when the platform could not open it."""
+
+    action: str
+    title: str
+    fields: tuple[FormField, ...]
+    submit: str = "Submit"
+
+
+@dataclass(frozen=True)
 class Reply:
     """One message the bot sends. `to` is an email, or `#name` for a channel (the triage channel)."""
 
@@ -75,6 +98,20 @@ class Reply:
     # ticket subject, a relayed message. An adapter escapes every occurrence of them in its own markup
     # (Slack: `<!channel>`, `<@U…>`, `<http://…|…>`; Teams: HTML), so relayed words stay inert words.
     quoted: tuple[str, ...] = ()
+    # Where the person wrote from when it was a shared place (a channel thread, opaque to the core): the
+    # reply goes back there instead of to their direct messages. Empty: the direct messages.
+    place: str = ""
+    # A dialog to open now (`trigger`: the platform's short-lived permission from the event that asked).
+    form: Form | None = None
+    trigger: str = ""
+    # The answer to a submitted form that was not accepted: (field name, what is wrong); a platform that
+    # showed the form shows these in it, the others show `text`.
+    form_errors: tuple[tuple[str, str], ...] = ()
+    # A file sent with the message (a path on this machine: the digest's chart); each platform attaches it
+    # its own way (Slack: an upload in the same conversation; email: an inline image; console: the path).
+    attachment: str = ""
+    # A technician-only message (an internal note): platforms mark it so, and it never goes to a requester.
+    internal: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +123,11 @@ class Inbound:
     action: str | None = None  # the pressed Button.id
     event_id: str | None = None
     thread_ticket: int | None = None  # set when the platform knows the message belongs to a ticket thread
+    place: str = ""  # a shared place (a channel thread) the message was written in; see Reply.place
+    trigger: str = ""  # lets the answer open a form now (see Reply.form); empty: it cannot
+    values: dict[str, str] | None = field(
+        default=None, compare=False, hash=False
+    )  # the answers of a submitted form (action = the Form's action)
 
     @property
     def is_action(self) -> bool:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from automations.access_catalog import AccessCatalog
 from automations.directory import Directory, DirectoryPerson
-from bot.messages import Button, Card, Effect, Inbound, Outbox, Reply
+from bot.messages import Button, Card, Effect, Form, Inbound, Outbox, Reply
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -129,9 +129,25 @@ class Context:
         return self.inbound
 
     def reply(self, text: str, buttons: Sequence[Button] = (), **extra: Any) -> None:
+        """Answer the speaker where they wrote: their direct messages, or the shared thread they wrote in
+        (handlers/places.py moves a private conversation out of it). `form=` opens a dialog now."""
         if self.speaker.is_system:
             return  # a job speaks to people by name (ctx.send), never "back"
+        if self.inbound is not None:
+            extra.setdefault("place", self.inbound.place)
+            if extra.get("form") is not None:
+                extra.setdefault("trigger", self.inbound.trigger)
         self.send(self.speaker.email, text, buttons, **extra)
+
+    @property
+    def can_show_form(self) -> bool:
+        """Whether the event came with the platform's permission to open a dialog (a Slack modal) now."""
+        return bool(self.inbound is not None and self.inbound.trigger)
+
+    def submitted(self, name: str) -> str:
+        """The answer to question `name` of the form this event submitted ("" when not answered)."""
+        values = self.inbound.values if self.inbound is not None else None
+        return str((values or {}).get(name) or "").strip()
 
     def send(
         self,
@@ -147,9 +163,16 @@ class Context:
         input_hint: str = "",
         quoted: Sequence[str] = (),
         update: bool = False,
+        place: str = "",
+        form: Form | None = None,
+        trigger: str = "",
+        form_errors: Sequence[tuple[str, str]] = (),
+        attachment: str = "",
+        internal: bool = False,
     ) -> None:
         """`quoted`: what people typed that `text` or `card` carries verbatim (see Reply.quoted);
-        `update`: replace the earlier message with the same `topic` (use `ctx.update`)."""
+        `update`: replace the earlier message with the same `topic` (use `ctx.update`); the others are
+        Reply's fields of the same names."""
         self.outbox.add(
             Reply(
                 to=to,
@@ -163,6 +186,12 @@ class Context:
                 input_hint=input_hint,
                 quoted=tuple(part for part in quoted if part),
                 update=update,
+                place=place,
+                form=form,
+                trigger=trigger,
+                form_errors=tuple(form_errors),
+                attachment=attachment,
+                internal=internal,
             )
         )
 

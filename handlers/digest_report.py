@@ -60,8 +60,8 @@ def try_command(ctx: Context, text: str) -> bool:
     span = asked_period(text, now(), ctx.settings.timezone)
     if span is None:
         return False
-    text_, _chart = build(ctx, span)
-    ctx.reply(text_, BUTTONS)
+    text_, chart = build(ctx, span)
+    ctx.reply(text_, BUTTONS, attachment=str(chart) if chart else "")
     return True
 
 
@@ -103,10 +103,11 @@ def post_digest(ctx: Context) -> None:
     span = digest.period(local.date() - timedelta(days=1), 1, settings.timezone)
     text, chart = build(ctx, span)
     recipients = recipients_of(ctx)
+    topic, attachment = f"digest:{span.last.isoformat()}", str(chart) if chart else ""
     for email in recipients:
-        ctx.send(email, text, BUTTONS, topic=f"digest:{span.last.isoformat()}")
+        ctx.send(email, text, BUTTONS, topic=topic, attachment=attachment)
     if settings.digest_channel:
-        ctx.send("#" + settings.digest_channel, text, BUTTONS, topic=f"digest:{span.last.isoformat()}")
+        ctx.send("#" + settings.digest_channel, text, BUTTONS, topic=topic, attachment=attachment)
     audit.record(
         ctx.session,
         actor=ctx.speaker.email,
@@ -155,7 +156,7 @@ def build(ctx: Context, span: digest.Period) -> tuple[str, Path | None]:
     """The figures, their chart, and the text that carries both."""
     numbers = digest.figures(ctx.session, ctx.settings, span)
     chart = chart_for(ctx.settings.digest_chart_dir, numbers)
-    return render(numbers, chart), chart
+    return render(numbers), chart
 
 
 def chart_for(folder: Path | None, numbers: dict[str, Any]) -> Path | None:
@@ -166,8 +167,8 @@ def chart_for(folder: Path | None, numbers: dict[str, Any]) -> Path | None:
         return None  # the text carries every figure; a missing picture must not stop the digest
 
 
-def render(numbers: dict[str, Any], chart: Path | None = None) -> str:
-    """The compact text of the digest (chat, email, console)."""
+def render(numbers: dict[str, Any]) -> str:
+    """The compact text of the digest (chat, email, console); its chart travels as the attachment."""
     period = numbers["period"]
     title = period["last"] if period["days"] == 1 else f"{period['first']} to {period['last']}"
     lines = [f"Service desk digest — {title} ({numbers['timezone']})"]
@@ -179,8 +180,6 @@ def render(numbers: dict[str, Any], chart: Path | None = None) -> str:
     lines.append(f"Access grants ending within a day: {_or_no_data(numbers['grants_expiring'])}")
     lines.append(f"Open incidents: {_or_no_data(numbers['incidents'])}")
     lines.append("Last 7 days (requests / bot resolved / deflection): " + _trend_line(numbers["trend"]))
-    if chart is not None:
-        lines.append(f"Chart: {chart}")
     return "\n".join(lines)
 
 

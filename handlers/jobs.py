@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 from bot.clock import now
 from bot.messages import Button
 from bot.store.models import OutboxMessage, ProcessedEvent, ResetRequest, Ticket, TicketEvent
-from handlers import audit, conversations, digest_report, sla, tickets
+from handlers import audit, conversations, digest_report, home, sla, tickets
 from handlers.access.grants import expire_requests as expire_access_requests
 from handlers.access.grants import reconcile_grants as reconcile_access_grants
 from handlers.account.approval import expire_approval
@@ -359,4 +359,6 @@ SCHEDULE: tuple[Scheduled, ...] = (
     Scheduled("clean_up", clean_up, 24 * 3600),
     Scheduled("post_digest", digest_report.post_digest, 60),
     Scheduled("watch_service_targets", watch_service_targets, 60),
+    # Opened App Home pages showing something that changed are redrawn (once per burst of changes).
+    Scheduled("refresh_home_pages", home.refresh_home_pages, 5),
 )

@@ -37,21 +37,32 @@ def try_command(ctx: Context, text: str) -> bool:
 
 def show_approvals(ctx: Context) -> None:
     """Requests waiting for the speaker's approval, each with its buttons; expired ones are expired now."""
+    lines, buttons = approvals_waiting_for(ctx, ctx.speaker.email)
+    if not lines:
+        ctx.reply("There is nothing waiting for your approval.")
+        return
+    ctx.reply(
+        "Waiting for your approval (approve only once you've confirmed it's really them):\n"
+        + "\n".join(f"• {line}" for line in lines),
+        buttons,
+    )
+
+
+def approvals_waiting_for(ctx: Context, approver: str) -> tuple[list[str], list[Button]]:
+    """A line and Approve/Deny buttons for each request waiting for `approver` (expired ones expire now)."""
     pending = ctx.session.scalars(
         select(ResetRequest)
-        .where(ResetRequest.approver_email == ctx.speaker.email, ResetRequest.status == "pending")
+        .where(ResetRequest.approver_email == approver, ResetRequest.status == "pending")
         .order_by(ResetRequest.created_at)
     )
     ttl = ctx.settings.approval_ttl_minutes
     waiting = [r for r in pending if not expire_approval(ctx.session, r, ttl_minutes=ttl)]
-    access_waiting = access_records.awaiting_decision_by(ctx.session, ctx.speaker.email)
-    if not (waiting or access_waiting):
-        ctx.reply("There is nothing waiting for your approval.")
-        return
-    lines, buttons = [], []
+    access_waiting = access_records.awaiting_decision_by(ctx.session, approver)
+    lines: list[str] = []
+    buttons: list[Button] = []
     for request in waiting:
         name = ticket_views.display_name(ctx, request.person_email)
-        lines.append(f"• a {noun(request.kind)} for {name}, asked at {request.created_at:%H:%M} UTC")
+        lines.append(f"a {noun(request.kind)} for {name}, asked at {request.created_at:%H:%M} UTC")
         buttons += [
             Button(f"account.approve:{request.correlation_id}", f"Approve {name}", "primary"),
             Button(f"account.deny:{request.correlation_id}", f"Deny {name}", "danger"),
@@ -60,18 +71,14 @@ def show_approvals(ctx: Context) -> None:
         name = ticket_views.display_name(ctx, access.person_email)
         what = access_records.entry_name(ctx, access.entry_id)
         lines.append(
-            f"• {what} for {name} {access_records.how_long(access.duration_seconds)}, "
+            f"{what} for {name} {access_records.how_long(access.duration_seconds)}, "
             f"asked at {access.created_at:%Y-%m-%d %H:%M} UTC"
         )
         buttons += [
             Button(f"access.approve:{access.correlation_id}", f"Approve {name}: {what}", "primary"),
             Button(f"access.deny:{access.correlation_id}", f"Deny {name}: {what}", "danger"),
         ]
-    ctx.reply(
-        "Waiting for your approval (approve only once you've confirmed it's really them):\n"
-        + "\n".join(lines),
-        buttons,
-    )
+    return lines, buttons
 
 
 def show_team_tickets(ctx: Context) -> None:

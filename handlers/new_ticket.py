@@ -1,13 +1,15 @@
 """Opening a ticket from the conversation: ask at most for the problem and whether it is urgent.
 
 Everything else — who, when, department, title, location, manager, what the bot already tried — comes
-from the directory and the conversation.
+from the directory and the conversation. Where the platform can open a form now (a Slack modal), both
+questions are asked at once in it; its submission opens the ticket the same way, and what is missing is
+said next to the field it concerns.
 """
 
 from __future__ import annotations
 
 from bot import insights
-from bot.messages import Button
+from bot.messages import Button, Form, FormField
 from bot.redact import hide_secrets
 from handlers import conversations, ticket_views, tickets
 from handlers.context import Context
@@ -20,6 +22,21 @@ URGENCY_BUTTONS = (
     Button("new_ticket.urgency:normal", "Not urgent"),
     Button("new_ticket.cancel", "Cancel"),
 )
+FORM_ACTION = "new_ticket.form"
+TICKET_FORM = Form(
+    action=FORM_ACTION,
+    title="New ticket",
+    submit="Open ticket",
+    fields=(
+        FormField(
+            "urgency",
+            "Does it stop you from working right now?",
+            (("urgent", "Urgent"), ("normal", "Not urgent")),
+        ),
+        FormField("problem", "What's the problem?", multiline=True, placeholder="In a sentence or two"),
+    ),
+)
+MIN_PROBLEM_CHARS = 5
 
 
 def start(
@@ -30,6 +47,9 @@ def start(
     The ticket's transcript is what the caller says the bot tried, plus the last turns of the
     conversation up to now (taken here, before this flow's own questions and answers).
     """
+    if not problem and ctx.can_show_form:
+        _offer_form(ctx, intro)
+        return
     said = conversations.transcript(ctx.state)
     ctx.state.start(
         FLOW,
@@ -71,6 +91,31 @@ def on_urgency(ctx: Context, argument: str) -> None:
         _open(ctx, urgent=argument == "urgent")
 
 
+@action("new_ticket.open")
+def on_open(ctx: Context, _: str) -> None:
+    """The "New ticket" button (App Home, help): the form where the platform has one, else the chat flow."""
+    start(ctx, category="human")
+
+
+@action(FORM_ACTION)
+def on_form(ctx: Context, _: str) -> None:
+    """The submitted ticket form: opened like the chat flow's ticket, or each missing answer named."""
+    problem, urgency = hide_secrets(ctx.submitted("problem")), ctx.submitted("urgency")
+    errors = []
+    if len(problem) < MIN_PROBLEM_CHARS:
+        errors.append(("problem", "Say in a few words what is wrong, so a technician knows where to start."))
+    if urgency not in ("urgent", "normal"):
+        errors.append(("urgency", "Choose urgent or not urgent."))
+    if errors:
+        ctx.reply(
+            "The ticket form is missing something: " + " ".join(e for _, e in errors), form_errors=errors
+        )
+        return
+    said = conversations.transcript(ctx.state)
+    transcript = said and ticket_views.CONVERSATION_HEADING + said
+    _open_ticket(ctx, problem=problem, urgent=urgency == "urgent", category="human", transcript=transcript)
+
+
 @action("new_ticket.cancel")
 def on_cancel(ctx: Context, _: str) -> None:
     if in_flow(ctx, FLOW):
@@ -78,9 +123,19 @@ def on_cancel(ctx: Context, _: str) -> None:
         ctx.reply("OK, no ticket. Anything else I can help with?")
 
 
+def _offer_form(ctx: Context, intro: str) -> None:
+    lead = f"{intro} " if intro else ""
+    # The text is what a platform shows when it could not open the form after all.
+    ctx.reply(
+        f"{lead}The ticket form didn't open in time. Say \"new ticket\" here and we'll do it in the "
+        "conversation.",
+        form=TICKET_FORM,
+    )
+
+
 def _open(ctx: Context, *, urgent: bool) -> None:
     data = ctx.state.data
-    ticket = tickets.open_ticket(
+    ticket = _open_ticket(
         ctx,
         problem=data["problem"],
         urgent=urgent,
@@ -88,6 +143,15 @@ def _open(ctx: Context, *, urgent: bool) -> None:
         transcript=data.get("transcript", ""),
     )
     insights.link_ticket(ctx.session, data.get("kb_question_id"), ticket.id)
+
+
+def _open_ticket(
+    ctx: Context, *, problem: str, urgent: bool, category: str, transcript: str
+) -> tickets.Ticket:
+    """Open it, end the flow and the topic, and tell the requester (the chat flow's and the form's end)."""
+    ticket = tickets.open_ticket(
+        ctx, problem=problem, urgent=urgent, category=category, transcript=transcript
+    )
     ctx.state.end()
     conversations.end_topic(ctx.state)  # the next ticket is about something else
     when = "as urgent; a technician will pick it up first" if urgent else "; a technician will pick it up"
@@ -96,3 +160,4 @@ def _open(ctx: Context, *, urgent: bool) -> None:
         "They'll reply here, and you'll hear about every update.",
         ticket=ticket.id,
     )
+    return ticket

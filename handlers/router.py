@@ -20,6 +20,7 @@ from handlers import (
     conversations,
     manager,
     new_ticket,
+    places,
     question,
     requester,
     short_answers,
@@ -67,11 +68,13 @@ def dispatch(ctx: Context) -> None:
     inbound = ctx.event
     logs.bind(conversation=ctx.state.conversation_id)
     typing_a_code = ctx.state.flow == account.FLOW  # verification codes are typed in this flow
+    was_private = ctx.state.flow in places.PRIVATE_FLOWS
     if inbound.action is not None:
         _press(ctx, inbound.action)
     else:
         _message(ctx, inbound.text.strip())
         _warn_if_secret(ctx)
+    places.keep_private_out_of_threads(ctx, was_private=was_private)
     _remember(ctx, secret=typing_a_code)
 
 
@@ -202,6 +205,8 @@ def _thread_message(ctx: Context, ticket_id: int, text: str) -> bool:
     if ctx.speaker.is_technician:
         if technician.is_command(text):
             return technician.try_command(ctx, text)
+        if technician.try_thread_note(ctx, ticket_id, text):
+            return True
         return technician.try_command(ctx, f"reply {ticket_id} {text}")
     return requester.relay_follow_up(ctx, ticket_id, text)
 

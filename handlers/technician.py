@@ -5,7 +5,8 @@ Commands (also what the buttons do): `queue`, `show 12`, `claim 12`, `unclaim 12
 `resolve 12 TEXT`, `close 12`, `reopen 12`. A button that needs words (Reply, Note, Resolve) takes the
 technician's next message — unless that message is itself a command: a command is a command in every mode,
 so `note 12 …` typed while a reply is pending is a note, never a message to the requester. A pending
-prompt says what will be sent to whom and expires after `COMPOSE_TTL`.
+prompt says what will be sent to whom and expires after `COMPOSE_TTL`. Where the platform can open a form
+now (a Slack modal), Resolve asks for the resolution in one instead.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 
 from bot import insights
 from bot.clock import now
-from bot.messages import Button
+from bot.messages import Button, Form, FormField
 from handlers import arguments, articles, people, sla, ticket_views, tickets
 from handlers.context import Context
 from handlers.registry import action, flow, in_flow
@@ -28,6 +29,8 @@ _MINE_WORDS = frozenset({"mine", "assigned to me", "my queue", "my assigned tick
 # Words requesters use too ("close 12", "reopen 12", "tickets"): without a confirmed role they go on to the
 # requester's side rather than being refused.
 _REQUESTER_WORDS_TOO = frozenset({"close", "reopen", "tickets"})
+# "note: the cable was loose" typed in a ticket's own thread: a note on that ticket, no number needed.
+_THREAD_NOTE = re.compile(r"^\s*(?:internal\s+)?note\b\s*[:\-–]?\s*(?P<text>\S.*)$", re.S | re.I)
 _COMMAND = re.compile(r"^\s*(?P<verb>[a-z]+)\s+#?(?P<id>\d+)\b\s*(?P<rest>.*)$", re.S | re.I)
 # What the technician's next message will become, and who will read it.
 _COMPOSE_PROMPTS = {
@@ -125,6 +128,15 @@ def try_command(ctx: Context, text: str) -> bool:
     return True
 
 
+def try_thread_note(ctx: Context, ticket_id: int, text: str) -> bool:
+    """ "note: …" written in ticket `ticket_id`'s thread is an internal note on it; False otherwise."""
+    match = _THREAD_NOTE.match(text)
+    if match is None or _COMMAND.match(text):
+        return False
+    tickets.guarded(ctx, lambda: _note(ctx, ticket_id, match["text"].strip()))
+    return True
+
+
 def refuse_non_technician(ctx: Context, text: str) -> bool:
     """A technician command from someone who is not one (or whose role the directory cannot confirm now):
     say so, rather than treat "claim 1" or "queue" as a question for the knowledge base — which would
@@ -210,15 +222,53 @@ def _waiting(ctx: Context, ticket_id: int, _: str) -> None:
 
 
 def _resolve(ctx: Context, ticket_id: int, text: str) -> None:
+    if not text and ctx.can_show_form:
+        _offer_resolve_form(ctx, ticket_id)
+        return
     if not text:
         _compose(ctx, "resolve", ticket_id)
         return
+    _resolve_with(ctx, ticket_id, text)
+
+
+def _resolve_with(ctx: Context, ticket_id: int, text: str) -> None:
     ticket = tickets.resolve(ctx, ticket_id, text)
     ctx.reply(
         f"Ticket #{ticket_id} resolved; the requester was asked to rate it.",
         [Button(f"kb.draft:{ticket.id}", "Publish as article")],
         ticket=ticket_id,
     )
+
+
+def _offer_resolve_form(ctx: Context, ticket_id: int) -> None:
+    ticket = tickets.get(ctx.session, ticket_id)  # fail now, not after the technician has typed
+    label = f"How was it resolved? {ticket.requester_name} will read this, and it may become an article."
+    form = Form(
+        action=f"{RESOLVE_FORM}:{ticket_id}",
+        title=f"Resolve #{ticket_id}",
+        submit="Resolve",
+        fields=(FormField("resolution", label, multiline=True),),
+    )
+    ctx.reply(  # the text is what a platform shows when it could not open the form after all
+        f"The form to resolve #{ticket_id} didn't open in time. Say `resolve {ticket_id} ...` with the "
+        "resolution instead.",
+        form=form,
+        ticket=ticket_id,
+    )
+
+
+RESOLVE_FORM = "ticket.resolve_form"
+
+
+@action(RESOLVE_FORM)
+def on_resolve_form(ctx: Context, argument: str) -> None:
+    """The submitted resolution: the ticket is resolved as by `resolve N TEXT`; a refusal (no text, not
+    a technician, already closed) is shown next to the field, and the form stays open."""
+    try:
+        tickets.require_technician(ctx)
+        _resolve_with(ctx, tickets.parse_id(argument), ctx.submitted("resolution"))
+    except tickets.TicketError as error:
+        ctx.reply(str(error), form_errors=[("resolution", str(error))])
 
 
 def _close(ctx: Context, ticket_id: int, _: str) -> None:

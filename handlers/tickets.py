@@ -401,6 +401,13 @@ def add_note(ctx: Context, ticket_id: int, text: str) -> Ticket:
     require_technician(ctx)
     ticket = get(ctx.session, ticket_id)
     _record(ctx, ticket, "note", text)
+    # In the card's thread in triage, marked internal: the technicians see it where they work the ticket.
+    ctx.triage(
+        f"Internal note by {ctx.speaker.name} on #{ticket.id}: {text}",
+        ticket=ticket.id,
+        internal=True,
+        quoted=(text,),
+    )
     if ticket.assignee_email != ticket.requester_email:  # a technician's own ticket: the note stays internal
         notify(
             ctx,

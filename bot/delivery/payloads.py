@@ -10,14 +10,15 @@ import dataclasses
 from typing import Any
 
 from bot.delivery.port import Email, Payload
-from bot.messages import Button, Card, Reply
+from bot.messages import Button, Card, Form, FormField, Reply
 
 _EMAIL = "email"
 
 
 def dump(payload: Payload) -> dict[str, Any]:
     if isinstance(payload, Email):
-        return {"type": _EMAIL, "to": payload.to, "subject": payload.subject, "body": payload.body}
+        email = {"type": _EMAIL, "to": payload.to, "subject": payload.subject, "body": payload.body}
+        return {**email, "attachment": payload.attachment} if payload.attachment else email
     if payload.secret is not None:
         raise ValueError("a secret is never written to the outbox")
     data: dict[str, Any] = {"type": "reply"}
@@ -31,7 +32,7 @@ def dump(payload: Payload) -> dict[str, Any]:
 
 def load(data: dict[str, Any]) -> Payload:
     if data.get("type") == _EMAIL:
-        return Email(to=data["to"], subject=data["subject"], body=data["body"])
+        return Email(data["to"], data["subject"], data["body"], data.get("attachment", ""))
     values: dict[str, Any] = {}
     for field in dataclasses.fields(Reply):
         if field.name not in data:
@@ -41,10 +42,22 @@ def load(data: dict[str, Any]) -> Payload:
             value = tuple(Button(**button) for button in value)
         elif field.name == "card":
             value = Card(value["title"], tuple(tuple(row) for row in value["fields"]))
+        elif field.name == "form":
+            value = _form(value)
+        elif field.name == "form_errors":
+            value = tuple(tuple(pair) for pair in value)
         elif isinstance(value, list):
             value = tuple(value)
         values[field.name] = value
     return Reply(**values)
+
+
+def _form(data: dict[str, Any]) -> Form:
+    fields = tuple(
+        FormField(**{**f, "choices": tuple(tuple(choice) for choice in f.get("choices", ()))})
+        for f in data["fields"]
+    )
+    return Form(**{**data, "fields": fields})
 
 
 def _plain(value: Any) -> Any:

@@ -23,6 +23,7 @@ class Email:
     to: str
     subject: str
     body: str
+    attachment: str = ""  # a file to attach (a PNG is shown inline, in the message)
 
 
 Payload = Reply | Email

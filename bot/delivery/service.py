@@ -209,7 +209,7 @@ def _for_route(payload: Payload, route: Route) -> Payload:
     """A chat reply that falls back to email becomes an email saying the same."""
     if route.platform != EMAIL or isinstance(payload, Email):
         return payload
-    return Email(route.address["email"], *email_of(payload))
+    return Email(route.address["email"], *email_of(payload), attachment=payload.attachment)
 
 
 def email_of(reply: Reply) -> tuple[str, str]:

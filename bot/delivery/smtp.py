@@ -22,11 +22,12 @@ class EmailDeliverer:
 
     def send(self, address: Address, payload: Payload) -> MessageRef:
         if isinstance(payload, Email):
-            to, subject, body = payload.to, payload.subject, payload.body
+            to, subject, body, attachment = payload.to, payload.subject, payload.body, payload.attachment
         else:
-            to, (subject, body) = address["email"], email_of(payload)
+            to, (subject, body), attachment = address["email"], email_of(payload), payload.attachment
         try:
-            return {"message_id": self.mailer.deliver(to, subject, body)}
+            extra = {"attachment": attachment} if attachment else {}  # plain mailers (test fakes) take none
+            return {"message_id": self.mailer.deliver(to, subject, body, **extra)}
         except (OSError, smtplib.SMTPException) as error:
             raise DeliveryError(f"SMTP: {error}") from None
 

@@ -203,6 +203,8 @@ class ConsoleChat:
             message["input_hint"] = reply.input_hint
         if reply.card is not None:
             message["card"] = {"title": reply.card.title, "fields": [list(f) for f in reply.card.fields]}
+        if reply.attachment:
+            message["attachment"] = reply.attachment
         if reply.secret is not None:
             message["secret"] = reply.secret
             message["delete_after"] = reply.delete_after
@@ -216,6 +218,8 @@ class ConsoleChat:
             lines += [f"  │ {label}: {value}" for label, value in reply.card.fields]
         if reply.buttons:
             lines.append("  " + "  ".join(f"[{i}] {b.label}" for i, b in enumerate(reply.buttons, 1)))
+        if reply.attachment:
+            lines.append(f"  (attached: {reply.attachment})")
         if reply.secret is not None and reply.delete_after:
             lines.append(
                 f"  (on Slack or Teams this message is deleted after {reply.delete_after // 60} min)"

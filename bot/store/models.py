@@ -379,3 +379,20 @@ class AccessGrant(Base):
 
 # The reconciler's query: active grants whose removal is due, without reading the others.
 Index("ix_access_grants_due", AccessGrant.status, AccessGrant.next_attempt_at)
+
+
+class HomePage(Base):
+    """A person's home page on a platform that has one (Slack's App Home), once they have opened it:
+    `stale_since` is set when something on it changed, and the `refresh_home_pages` job republishes it a
+    moment later — once for a whole burst of changes (handlers/home.py)."""
+
+    __tablename__ = "home_pages"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    is_technician: Mapped[bool] = mapped_column(Boolean, default=False)  # the queue is on it
+    published_at: Mapped[datetime]
+    stale_since: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+Index("ix_home_pages_stale", HomePage.stale_since)

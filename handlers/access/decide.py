@@ -205,6 +205,22 @@ def expire_request(ctx: Context, request: AccessRequest) -> bool:
     return True
 
 
+@action("access.withdraw")
+def on_withdraw(ctx: Context, correlation: str) -> None:
+    """The requester's Cancel on a request still waiting (App Home): it is cancelled, once, and the
+    approvers' cards say so. Someone else's request, or one already decided, changes nothing."""
+    request = find_request(ctx.session, correlation)
+    mine = request is not None and request.person_email == ctx.speaker.email
+    if request is None or not mine or not transition(ctx.session, request, "cancelled", "pending"):
+        ctx.reply("That request is no longer waiting, so there was nothing to cancel.")
+        return
+    audit_request(ctx, request, "request_withdrawn", "cancelled")
+    name = entry_name(ctx, request.entry_id)
+    ctx.reply(f"OK, I've cancelled your request for {name}; nothing was granted.")
+    for approver in request.notified:
+        ctx.update(approver, card_topic(request), f"{request.person_email} cancelled the request for {name}.")
+
+
 def remind(ctx: Context, request: AccessRequest) -> None:
     """The one reminder to approvers who have not decided yet."""
     request.reminded_at = now()

@@ -256,6 +256,24 @@ def on_show(ctx: Context, grant_id: str) -> None:
     )
 
 
+@action("access.release")
+def on_release(ctx: Context, grant_id: str) -> None:
+    """The Release button (App Home): the person gives back access granted to them, as with "I'm done
+    with …". Only their own, still active: a second press, or someone else's grant, changes nothing."""
+    number = arguments.record_id(grant_id)
+    grant = ctx.session.get(AccessGrant, number) if number else None
+    if grant is None or grant.person_email != ctx.speaker.email or grant.status != "active":
+        ctx.reply("That access is not active for you any more, so there was nothing to release.")
+        return
+    if grant.end_reason:  # released (or revoked) already; its removal is under way
+        ctx.reply(f"Your {entry_name(ctx, grant.entry_id)} access is already being removed.")
+        return
+    end_now(ctx, grant, "released by the person")
+    ctx.reply(
+        f"OK, I'm removing your {entry_name(ctx, grant.entry_id)} access now. Thanks for giving it back."
+    )
+
+
 # --- pending requests running out of time -------------------------------------------------------------
 
 

@@ -38,7 +38,7 @@ def test_the_digest_is_posted_at_its_time_once_a_day(sqlite_url: str, frozen_clo
     assert all("Service desk digest — 2026-11-30 (UTC)" in r.text for r in posted)
     assert [b.label for b in posted[0].buttons] == ["Open the queue", "Knowledge gaps"]
     chart = tmp_path / "digest-2026-11-30-2026-11-30.png"
-    assert f"Chart: {chart}" in posted[0].text and chart.read_bytes()[:4] == b"\x89PNG"
+    assert posted[0].attachment == str(chart) and chart.read_bytes()[:4] == b"\x89PNG"
     frozen_clock(TUESDAY.replace(hour=15))
     assert run(h) == []  # once per day
     with bot.sessions() as s:

@@ -42,6 +42,7 @@ class Slack:
         self.bot = slack
         self.base = f"http://127.0.0.1:{server.port}"
         self._events = 0
+        self.answered = b""  # the body of the adapter's last answer (a modal's field errors)
 
     # --- requests ---------------------------------------------------------------------------------------
 
@@ -69,8 +70,9 @@ class Slack:
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 status = int(response.status)
+                self.answered = response.read()
         except urllib.error.HTTPError as error:
-            status = error.code
+            status, self.answered = error.code, b""
         self.bot.app.delivery.dispatcher.run_due()  # what the event said goes out
         return status
 
@@ -108,7 +110,12 @@ class Slack:
             "trigger_id": "1.2.3",
             "container": {"type": "message", "message_ts": ts, "channel_id": channel},
             "channel": {"id": channel},
-            "message": {"ts": ts, "text": message.get("text", ""), "blocks": blocks_of(message)},
+            "message": {
+                "ts": ts,
+                "text": message.get("text", ""),
+                "blocks": blocks_of(message),
+                **({"thread_ts": message["thread_ts"]} if message.get("thread_ts") else {}),
+            },
             "actions": [
                 {
                     "type": "button",
@@ -159,8 +166,9 @@ def shown(message: dict[str, Any]) -> str:
 
 
 @contextmanager
-def running_slack(fake: FakeSlack, url: str) -> Iterator[Slack]:
-    """The bot on `url`, built by bootstrap with the Slack deliverer, behind the real HTTP adapter."""
+def running_slack(fake: FakeSlack, url: str, *, directory: Any = None, **extra: Any) -> Iterator[Slack]:
+    """The bot on `url`, built by bootstrap with the Slack deliverer, behind the real HTTP adapter
+    (on the demo directory, or `directory`: a real LDAP server's)."""
     fake.add_user(ADA, "ada@example.com", "Ada Lovelace")
     fake.add_user(TESS, "tess@example.com", "Tess Tech")
     fake.add_user(TOM, "tom@example.com", "Tom Fixit")
@@ -172,11 +180,12 @@ def running_slack(fake: FakeSlack, url: str) -> Iterator[Slack]:
         "slack_triage_channel": TRIAGE,
         "slack_api_url": fake.url,
         "reset_verification": "chat_identity",
+        **extra,
     }
     settings = load_settings(database_url=url, **options)
     bot = build_slack(
         settings,
-        build=lambda chat: build_app_for_tests(url, chat=chat, **options),
+        build=lambda chat: build_app_for_tests(url, chat=chat, directory=directory, **options),
         client=make_client("xoxb-test", fake.url),
         process_before_response=True,
     )
@@ -266,10 +275,13 @@ def test_someone_from_another_workspace_is_refused_a_reset(slack: Slack) -> None
     assert "guest and external accounts" in refusal["text"] and "temporary password is" not in shown(refusal)
 
 
-def test_a_mention_in_a_channel_is_answered(slack: Slack) -> None:
+def test_a_mention_in_a_channel_is_answered_in_its_thread(slack: Slack) -> None:
+    slack.fake.channels.add("CGENERAL")
     event = {"type": "app_mention", "channel": "CGENERAL", "user": ADA, "ts": slack._ts()}
     assert slack.event({**event, "text": "<@UBOT> how do I set up the vpn"}) == 200
-    assert "Connect to the VPN" in shown(slack.last_to("DUADA"))
+    answer = slack.last_to("CGENERAL")
+    assert "Connect to the VPN" in shown(answer) and answer["thread_ts"] == event["ts"]
+    assert slack.fake.posted("DUADA") == []
 
 
 def test_a_429_is_retried_after_retry_after(slack: Slack) -> None:

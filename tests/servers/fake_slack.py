@@ -2,7 +2,9 @@
 
 It records every call's method and parameters (JSON or form-encoded, as slack_sdk sends them), keeps the
 messages posted so updates and deletions can be checked, knows a few users, and answers 429 with
-Retry-After when told to (`rate_limit("chat.postMessage")`).
+Retry-After when told to (`rate_limit("chat.postMessage")`). Modals (views.open) and the App Home
+(views.publish) are recorded as calls; files_upload_v2's three steps are answered — an upload URL on this
+server, the bytes posted to it (`uploads`), the completion sharing them (`shared_files`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -39,6 +41,9 @@ class FakeSlack:
     deleted: list[tuple[str, str]] = field(default_factory=list)
     url: str = ""
     socket_url: str = ""  # what apps.connections.open answers (a FakeSocketMode's ws:// URL)
+    uploads: dict[str, bytes] = field(default_factory=dict)  # file id -> the bytes posted to its URL
+    shared_files: list[dict[str, Any]] = field(default_factory=list)  # {id, title, channel, thread_ts, data}
+    expired_triggers: set[str] = field(default_factory=set)  # views.open answers expired_trigger_id
     _limits: dict[str, int] = field(default_factory=dict)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -128,16 +133,58 @@ class FakeSlack:
     def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "view": {"id": "V1"}}
 
+    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("trigger_id") or params["trigger_id"] in self.expired_triggers:
+            return {"ok": False, "error": "expired_trigger_id"}
+        return {"ok": True, "view": {"id": f"VMODAL{next(self._ts)}"}}
+
+    def views(self, method: str = "views.open") -> list[dict[str, Any]]:
+        """The views sent with `method`, decoded."""
+        return [json.loads(v) if isinstance(v, str) else v for v in (p["view"] for p in self.of(method))]
+
+    def _files_getUploadURLExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("filename") or not str(params.get("length", "")).isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._ts):06d}"
+        return {"ok": True, "file_id": file_id, "upload_url": f"{self.url}upload/{file_id}"}
+
+    def receive_upload(self, file_id: str, data: bytes) -> None:
+        with self._lock:
+            self.uploads[file_id] = data
+
+    def _files_completeUploadExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        files = json.loads(params.get("files") or "[]")
+        if not files or any(f.get("id") not in self.uploads for f in files):
+            return {"ok": False, "error": "file_not_found"}
+        channel = str(params.get("channel_id") or "")
+        if channel and not self._known(channel):
+            return {"ok": False, "error": "channel_not_found"}
+        for f in files:
+            self.shared_files.append(
+                {**f, "channel": channel, "thread_ts": params.get("thread_ts"), "data": self.uploads[f["id"]]}
+            )
+        return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
+
 
 def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            path = urlsplit(self.path)
+            if "/upload/" in path.path:  # step 2 of files_upload_v2: the raw bytes
+                fake.receive_upload(path.path.rsplit("/", 1)[-1], data)
+                self._send(200, {"ok": True})
+                return
+            raw = data.decode()
             if "json" in (self.headers.get("Content-Type") or ""):
                 params = json.loads(raw or "{}")
             else:
                 params = dict(parse_qsl(raw))
-            status, body = fake.answer(self.path.rsplit("/", 1)[-1], params)
+            params = {**dict(parse_qsl(path.query)), **params}  # slack_sdk sends some arguments in the URL
+            status, body = fake.answer(path.path.rsplit("/", 1)[-1], params)
+            self._send(status, body)
+
+        def _send(self, status: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
             if status == 429:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.messages import Button, Card, Reply
 from bot.platforms.slack.blocks import MAX_BLOCKS, SECTION_CHARS, escape, render, split, unescape
 
@@ -69,18 +71,53 @@ def test_split_keeps_short_text_whole() -> None:
     assert split("hello", 10) == ["hello"] and split("", 10) == [""]
 
 
-def test_the_manifest_asks_for_what_the_adapter_uses() -> None:
+def _manifest(name: str) -> dict[str, Any]:
     from pathlib import Path
 
     import yaml
 
     import bot.platforms.slack as slack
 
-    manifest = yaml.safe_load((Path(slack.__file__).parent / "manifest.yaml").read_text())
+    return dict(yaml.safe_load((Path(slack.__file__).parent / name).read_text()))
+
+
+def test_the_manifest_asks_for_what_the_adapter_uses() -> None:
+    manifest = _manifest("manifest.yaml")
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert {"chat:write", "im:history", "im:write", "users:read", "users:read.email", "commands"} <= scopes
-    assert {"message.im", "app_mention", "message.channels"} <= set(
+    needed = {
+        "chat:write",
+        "im:history",
+        "im:write",
+        "users:read",
+        "users:read.email",
+        "commands",
+        "files:write",
+    }
+    assert needed | {"app_mentions:read", "channels:history", "groups:history"} <= scopes
+    assert {"message.im", "app_mention", "message.channels", "app_home_opened"} <= set(
         manifest["settings"]["event_subscriptions"]["bot_events"]
     )
-    assert manifest["settings"]["interactivity"]["is_enabled"]
+    assert manifest["settings"]["interactivity"]["is_enabled"]  # buttons and modals
+    assert manifest["features"]["app_home"]["home_tab_enabled"]
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/helpdesk"]
+    assert manifest["settings"]["socket_mode_enabled"] is True
+
+
+def test_the_http_manifest_is_the_same_app_with_request_urls() -> None:
+    socket, http = _manifest("manifest.yaml"), _manifest("manifest-http.yaml")
+    url = "https://frontdesk.example.com/slack/events"
+    assert http["settings"]["socket_mode_enabled"] is False
+    assert http["settings"]["event_subscriptions"].pop("request_url") == url
+    assert http["settings"]["interactivity"].pop("request_url") == url
+    assert http["features"]["slash_commands"][0].pop("url") == url
+    http["settings"]["socket_mode_enabled"] = True
+    assert http == socket
+
+
+def test_helpdesk_sub_commands_read_as_the_dm_would() -> None:
+    from bot.platforms.slack.adapter import _in_words
+
+    assert _in_words("access finance share") == "I need access to finance share"
+    assert _in_words("access") == "what access do I have?"
+    assert _in_words("Reset") == "reset my password"
+    assert _in_words("how do I print") == "how do I print"

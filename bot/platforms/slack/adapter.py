@@ -2,13 +2,19 @@
 
 - A DM (`message` in an `im`) or an @mention is a message from the person; Slack's event id becomes the
   `Inbound.event_id`, so a retried delivery (`X-Slack-Retry-Num`, same id) is handled once by the engine.
+- An @mention in a channel is answered in its thread: the thread is the `Inbound.place` (the core moves a
+  private conversation to the DM), and the person's later messages in a thread the bot answered them in
+  are follow-ups without a new mention.
 - A reply in the thread of a ticket's card in the triage channel is a message about that ticket
   (`Inbound.thread_ticket`).
-- A button press is `Inbound(action=button id)`; in a DM the pressed message is first updated to say what
-  was chosen, so it cannot be pressed twice (a triage card keeps its buttons: it is shared, and the
-  core tells the second technician who has the ticket).
+- A button press is `Inbound(action=button id)`; outside the triage channel the pressed message is first
+  updated to say what was chosen, so it cannot be pressed twice (a triage card keeps its buttons: it is
+  shared, and the core tells the second technician who has the ticket).
+- Presses and commands carry Slack's `trigger_id` (`Inbound.trigger`), with which the core's answer may
+  open a modal; a submitted modal is `Inbound(action=<the form's action>, values=…)`, and the core's
+  objections come back as the modal's field errors, in the acknowledgement itself.
 - Opening the App Home tab is `Inbound(action="home.open")`; the core's answer is published there.
-- `/helpdesk reset|unlock|ticket|tickets|help` is the same as saying it in the DM.
+- `/helpdesk reset|unlock|access [what]|ticket|tickets|help` is the same as saying it in the DM.
 - Bots, the bot itself and message edits are ignored.
 
 Ack first, work after: bolt acknowledges events at once and runs the listener in its thread pool
@@ -30,8 +36,9 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.messages import Inbound, Person
-from bot.platforms.slack.blocks import escape, unescape
+from bot.messages import Inbound, Person, Reply
+from bot.platforms.slack.blocks import FORM_CALLBACK, escape, form_values, unescape
+from bot.platforms.slack.threads import place_of
 
 log = structlog.get_logger(__name__)
 PEOPLE_TTL_SECONDS = 600.0
@@ -111,11 +118,13 @@ class SlackAdapter:
         signing_secret: str,
         process_before_response: bool = False,
         people: People | None = None,
+        in_conversation: Callable[[str, str, str], bool] = lambda _channel, _thread, _email: False,
     ) -> None:
         self.handle = handle
         self.client = client
         self.workspace = workspace
         self.ticket_of_thread = ticket_of_thread
+        self.in_conversation = in_conversation  # (channel, thread_ts, email): the bot answered them there
         self.people = people or People(client, workspace.team_id)
         self.bolt = App(
             client=client,
@@ -130,6 +139,7 @@ class SlackAdapter:
         self.bolt.action(re.compile(r".+"))(self._on_action)
         self.bolt.command(SLASH_COMMAND)(self._on_command)
         self.bolt.event("app_home_opened")(self._on_home_opened)
+        self.bolt.view_submission(FORM_CALLBACK)(self._on_form_submitted)
 
     # --- listeners --------------------------------------------------------------------------------------
 
@@ -140,17 +150,29 @@ class SlackAdapter:
         thread_ts = str(event.get("thread_ts") or "")
         if event.get("channel_type") == "im":
             self._deliver(event, body)
-        elif channel == self.workspace.triage_channel and thread_ts and thread_ts != event.get("ts"):
+            return
+        if not thread_ts or thread_ts == event.get("ts"):
+            return  # a channel's own messages are not for the bot; an @mention arrives as app_mention
+        if channel == self.workspace.triage_channel:
             ticket = self.ticket_of_thread(channel, thread_ts)
             if ticket is not None:
                 self._deliver(event, body, thread_ticket=ticket)
+            return
+        if f"<@{self.workspace.bot_user_id}" in str(event.get("text") or ""):
+            return  # an @mention in a thread arrives as app_mention too: handled there, once
+        person = self.people.get(str(event["user"]))
+        if person is not None and self.in_conversation(channel, thread_ts, person.email):
+            self._deliver(event, body, place=place_of(channel, thread_ts))
 
     def _on_mention(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         if not self._from_a_person(event):
             return
-        if event.get("channel") == self.workspace.triage_channel and event.get("thread_ts"):
+        channel = str(event.get("channel", ""))
+        thread_ts = str(event.get("thread_ts") or "")
+        in_a_ticket_thread = channel == self.workspace.triage_channel and bool(thread_ts)
+        if in_a_ticket_thread and self.ticket_of_thread(channel, thread_ts) is not None:
             return  # a mention in a ticket's thread arrives as a `message` event too: handled there
-        self._deliver(event, body)
+        self._deliver(event, body, place=place_of(channel, thread_ts or str(event.get("ts", ""))))
 
     def _on_action(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()  # within Slack's 3 s, before anything slow
@@ -162,7 +184,40 @@ class SlackAdapter:
         self._show_choice(body, action)
         container = body.get("container") or {}
         event_id = f"slack-action:{container.get('message_ts', '')}:{action.get('action_ts', '')}:{user_id}"
-        self.handle(Inbound(person=person, action=button_id, event_id=event_id))
+        inbound = Inbound(
+            person=person,
+            action=button_id,
+            event_id=event_id,
+            place=self._place_of_pressed(body),
+            trigger=str(body.get("trigger_id") or ""),
+        )
+        self.handle(inbound)
+
+    def _on_form_submitted(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """A modal the core asked for was submitted: handled before the acknowledgement, so what the core
+        objects to is shown in the modal's fields (`response_action: errors`) and the modal stays open."""
+        person = self.people.get(str((body.get("user") or {}).get("id", "")))
+        action = str(view.get("private_metadata") or "")
+        if person is None or not action:
+            ack()
+            return
+        inbound = Inbound(
+            person=person,
+            action=action,
+            event_id=f"slack-view:{view.get('id', '')}:{body.get('trigger_id', '')}",
+            values=form_values(view),
+        )
+        said = self.handle(inbound)
+        errors = {
+            name: problem
+            for reply in (said if isinstance(said, list) else [])
+            if isinstance(reply, Reply) and reply.to == person.email
+            for name, problem in reply.form_errors
+        }
+        if errors:
+            ack(response_action="errors", errors=errors)
+        else:
+            ack()
 
     def _on_home_opened(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         """Opening the Home tab asks the core for the person's home page (handlers/home.py)."""
@@ -179,12 +234,10 @@ class SlackAdapter:
         person = self.people.get(str(command.get("user_id", "")))
         if person is None:
             return
-        word, _, rest = unescape(str(command.get("text") or "")).strip().partition(" ")
-        text = (
-            f"{SUBCOMMANDS[word.lower()]} {rest}".strip() if word.lower() in SUBCOMMANDS else f"{word} {rest}"
-        )
-        event_id = f"slack-command:{command.get('trigger_id') or command.get('command_ts', '')}"
-        self.handle(Inbound(person=person, text=text.strip() or "help", event_id=event_id))
+        text = _in_words(unescape(str(command.get("text") or "")).strip())
+        trigger = str(command.get("trigger_id") or "")
+        event_id = f"slack-command:{trigger or command.get('command_ts', '')}"
+        self.handle(Inbound(person=person, text=text.strip() or "help", event_id=event_id, trigger=trigger))
 
     # --- helpers ----------------------------------------------------------------------------------------
 
@@ -195,7 +248,12 @@ class SlackAdapter:
         return bool(event.get("user")) and event.get("user") != self.workspace.bot_user_id
 
     def _deliver(
-        self, event: dict[str, Any], body: dict[str, Any], *, thread_ticket: int | None = None
+        self,
+        event: dict[str, Any],
+        body: dict[str, Any],
+        *,
+        thread_ticket: int | None = None,
+        place: str = "",
     ) -> None:
         person = self.people.get(str(event["user"]))
         if person is None:
@@ -203,13 +261,25 @@ class SlackAdapter:
             return
         text = unescape(_MENTION.sub("", str(event.get("text") or ""))).strip()
         event_id = str(body.get("event_id") or f"slack:{event.get('channel')}:{event.get('ts')}")
-        self.handle(Inbound(person=person, text=text, event_id=event_id, thread_ticket=thread_ticket))
+        inbound = Inbound(
+            person=person, text=text, event_id=event_id, thread_ticket=thread_ticket, place=place
+        )
+        self.handle(inbound)
+
+    def _place_of_pressed(self, body: dict[str, Any]) -> str:
+        """A button pressed on the bot's answer in a channel thread answers in that thread too."""
+        channel = str((body.get("channel") or {}).get("id", ""))
+        thread_ts = str((body.get("message") or {}).get("thread_ts") or "")
+        if not thread_ts or channel.startswith("D") or channel == self.workspace.triage_channel:
+            return ""
+        return place_of(channel, thread_ts)
 
     def _show_choice(self, body: dict[str, Any], action: dict[str, Any]) -> None:
-        """In a DM, the pressed message's buttons become a line saying what was chosen."""
+        """The pressed message's buttons become a line saying what was chosen (not on the shared cards of
+        the triage channel, nor on the App Home tab, which is republished whole)."""
         channel = str((body.get("channel") or {}).get("id", ""))
         message = body.get("message") or {}
-        if not channel.startswith("D") or not message.get("ts"):
+        if not channel or channel == self.workspace.triage_channel or not message.get("ts"):
             return
         label = str(((action.get("text") or {}).get("text")) or "")
         blocks = [b for b in message.get("blocks") or [] if b.get("type") != "actions"]
@@ -222,3 +292,15 @@ class SlackAdapter:
             )
         except (SlackApiError, SlackClientError) as error:  # the choice still counts
             log.warning("slack_choice_not_shown", error=type(error).__name__)
+
+
+def _in_words(typed: str) -> str:
+    """`/helpdesk WORD …` as the person would say it in the DM ("access finance" → "I need access to
+    finance"); anything else as typed."""
+    word, _, rest = typed.partition(" ")
+    word, rest = word.lower(), rest.strip()
+    if word == "access":
+        return f"I need access to {rest}" if rest else "what access do I have?"
+    if word in SUBCOMMANDS:
+        return f"{SUBCOMMANDS[word]} {rest}".strip()
+    return typed

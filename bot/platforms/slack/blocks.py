@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.messages import Button, Reply, shorten
+from bot.messages import Button, Form, FormField, Reply, shorten
 
 SECTION_CHARS = 3000
 FIELD_CHARS = 2000
@@ -18,6 +18,10 @@ FIELDS_PER_SECTION = 10
 MAX_BLOCKS = 50
 BUTTONS_PER_ACTIONS = 25
 BUTTON_LABEL_CHARS = 75
+FORM_CALLBACK = "frontdesk.form"  # every modal the core asks for; its action rides in private_metadata
+MODAL_TITLE_CHARS = 24
+INPUT_LABEL_CHARS = 2000
+INTERNAL_MARK = "🔒 Internal note: technicians only, never shown to the requester"
 FALLBACK_CHARS = 3000  # the notification text; Slack's own cap is 40k, but nobody reads that much there
 
 
@@ -100,7 +104,52 @@ def _button(button: Button) -> dict[str, Any]:
     return element
 
 
+def modal(form: Form) -> dict[str, Any]:
+    """A `Form` as a modal view for views.open: one input block per field (block and action id = name)."""
+    return {
+        "type": "modal",
+        "callback_id": FORM_CALLBACK,
+        "private_metadata": form.action[:3000],
+        "title": _plain(shorten(form.title, MODAL_TITLE_CHARS)),
+        "submit": _plain(shorten(form.submit, MODAL_TITLE_CHARS)),
+        "close": _plain("Cancel"),
+        "blocks": [_input(field) for field in form.fields],
+    }
+
+
+def form_values(view: dict[str, Any]) -> dict[str, str]:
+    """The answers of a submitted modal, by field name: typed text, or the chosen option's value."""
+    values: dict[str, str] = {}
+    for block_id, actions in ((view.get("state") or {}).get("values") or {}).items():
+        for element in actions.values():
+            chosen = element.get("selected_option") or {}
+            values[block_id] = str(chosen.get("value") or element.get("value") or "")
+    return values
+
+
+def _input(field: FormField) -> dict[str, Any]:
+    element: dict[str, Any]
+    if field.choices:
+        options = [
+            {"text": _plain(shorten(label, BUTTON_LABEL_CHARS)), "value": value}
+            for value, label in field.choices
+        ]
+        element = {"type": "radio_buttons", "action_id": field.name, "options": options}
+    else:
+        element = {"type": "plain_text_input", "action_id": field.name, "multiline": field.multiline}
+        if field.placeholder:
+            element["placeholder"] = _plain(shorten(field.placeholder, 150))
+    label = _plain(shorten(field.label, INPUT_LABEL_CHARS))
+    return {"type": "input", "block_id": field.name, "label": label, "element": element}
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text}
+
+
 def _context_line(reply: Reply) -> str:
+    if reply.internal:
+        return INTERNAL_MARK
     if reply.secret is not None and reply.delete_after:
         return f"This message is deleted in {max(1, reply.delete_after // 60)} min."
     if reply.ticket is not None:

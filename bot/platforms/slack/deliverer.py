@@ -1,4 +1,5 @@
-"""The Slack `Deliverer`: chat.postMessage, chat.update and chat.delete through slack_sdk's WebClient.
+"""The Slack `Deliverer`: chat.postMessage, chat.update and chat.delete through slack_sdk's WebClient;
+views.open for a form (a modal), views.publish for the App Home, files_upload_v2 for an attachment.
 
 Not inline: the dispatcher's background thread delivers, so Slack's rate limits (a 429 waits for
 Retry-After) and a slow Web API never hold up the thread that acknowledged the event, and a failure is
@@ -11,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -20,7 +22,8 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 
 from bot.delivery.port import Address, DeliveryError, MessageRef, Payload
 from bot.messages import Reply
-from bot.platforms.slack.blocks import render
+from bot.platforms.slack.blocks import modal, render
+from bot.platforms.slack.threads import parse_place
 
 log = structlog.get_logger(__name__)
 # Errors no retry can fix: the outbox marks the row dead at once.
@@ -98,18 +101,24 @@ class SlackDeliverer:
         reply = _chat_reply(payload)
         if reply.topic == HOME_TOPIC and "user" in address:
             return self._publish_home(address["user"], reply)
-        channel = address.get("channel") or self._dm(address["user"])
-        extra: dict[str, Any] = {}
-        thread = self._thread_for(reply, address)
-        if thread:
-            extra["thread_ts"] = thread
+        if reply.form_errors:
+            return {"form_errors": True}  # the adapter showed them in the modal, in its acknowledgement
+        if reply.form is not None and reply.trigger:
+            opened = self._open_form(reply)
+            if opened is not None:
+                return opened
+        channel, thread = self._where(reply, address)
+        extra: dict[str, Any] = {"thread_ts": thread} if thread else {}
         response = self._call(
             "chat.postMessage",
             lambda: self.client.chat_postMessage(
                 channel=channel, unfurl_links=False, unfurl_media=False, **render(reply), **extra
             ),
         )
-        return {"channel": response["channel"], "ts": response["ts"]}
+        ref = {"channel": response["channel"], "ts": response["ts"]}
+        if reply.attachment:
+            self._upload(reply.attachment, ref["channel"], thread)
+        return ref
 
     def update(self, ref: MessageRef, payload: Payload) -> MessageRef:
         reply = _chat_reply(payload)
@@ -136,6 +145,42 @@ class SlackDeliverer:
             lambda: self.client.views_publish(user_id=user, view={"type": "home", "blocks": blocks}),
         )
         return {"home": user}
+
+    def _where(self, reply: Reply, address: Address) -> tuple[str, str | None]:
+        """(channel, thread ts): the thread the person wrote in, a ticket's card thread, or the address."""
+        place = parse_place(reply.place) if reply.place and "user" in address else None
+        if place is not None:
+            return place
+        return address.get("channel") or self._dm(address["user"]), self._thread_for(reply, address)
+
+    def _open_form(self, reply: Reply) -> MessageRef | None:
+        """The form as a modal; None when Slack would not open it (the trigger expired after 3 s): then
+        the reply's text is posted instead, and it says how to go on in the conversation."""
+        assert reply.form is not None
+        view = modal(reply.form)
+        try:
+            response = self._call(
+                "views.open", lambda: self.client.views_open(trigger_id=reply.trigger, view=view)
+            )
+        except DeliveryError as error:
+            log.info("slack_modal_not_opened", error=error.reason)
+            return None
+        return {"view": str((response.get("view") or {}).get("id", ""))}
+
+    def _upload(self, path: str, channel: str, thread: str | None) -> None:
+        """The attachment, uploaded next to the message it belongs to (files_upload_v2: an upload URL, the
+        bytes, then completeUploadExternal with the channel and thread). The message is already posted:
+        a failed upload is logged, not retried — retrying would post the message twice."""
+        file = Path(path)
+        try:
+            self._call(
+                "files_upload_v2",
+                lambda: self.client.files_upload_v2(
+                    file=str(file), filename=file.name, title=file.stem, channel=channel, thread_ts=thread
+                ),
+            )
+        except (DeliveryError, OSError) as error:
+            log.warning("slack_attachment_not_uploaded", file=file.name, error=type(error).__name__)
 
     def _thread_for(self, reply: Reply, address: Address) -> str | None:
         """A triage line about a ticket goes in the thread of the ticket's card (the card itself does not)."""

@@ -60,6 +60,7 @@ def build_slack(
         threads.ticket_of,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         process_before_response=process_before_response,
+        in_conversation=threads.is_conversation,
     )
     return SlackBot(app, adapter, deliverer)
 
