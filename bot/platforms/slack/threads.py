@@ -1,53 +1,13 @@
-"""Which ticket a triage thread belongs to, and back: read from the outbox, where the card's row keeps
-the channel and ts Slack gave it (`message_ref`) under the topic `ticket:N`. No table of its own."""
+"""Slack's ticket threads: the shared outbox lookup (bot/delivery/threads.py) on Slack's `{channel, ts}`."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store.models import OutboxMessage
+from bot.delivery.threads import TicketThreads
 
 PLATFORM = "slack"
-TOPIC_PREFIX = "ticket:"
 
 
-class TicketThreads:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self.sessions = sessions
-
-    def card_ts(self, ticket_id: int) -> str | None:
-        """The ts of ticket `ticket_id`'s card in triage (its thread), None when it was never posted."""
-        statement = (
-            select(OutboxMessage.message_ref)
-            .where(
-                OutboxMessage.platform == PLATFORM,
-                OutboxMessage.topic == f"{TOPIC_PREFIX}{ticket_id}",
-                OutboxMessage.kind == "send",
-                OutboxMessage.status == "delivered",
-            )
-            .order_by(OutboxMessage.id.desc())
-            .limit(1)
-        )
-        with self.sessions() as session:
-            ref = session.scalar(statement)
-        return str(ref["ts"]) if ref and ref.get("ts") else None
-
-    def ticket_of(self, channel: str, thread_ts: str) -> int | None:
-        """The ticket whose card started the thread `thread_ts` in `channel`, None for any other thread."""
-        statement = (
-            select(OutboxMessage.topic, OutboxMessage.message_ref)
-            .where(
-                OutboxMessage.platform == PLATFORM,
-                OutboxMessage.topic.startswith(TOPIC_PREFIX),
-                OutboxMessage.kind == "send",
-                OutboxMessage.message_ref["ts"].as_string() == thread_ts,
-            )
-            .order_by(OutboxMessage.id.desc())
-        )
-        with self.sessions() as session:
-            for topic, ref in session.execute(statement):
-                if ref and ref.get("channel") == channel:
-                    number = topic.removeprefix(TOPIC_PREFIX)
-                    return int(number) if number.isdigit() else None
-        return None
+def slack_threads(sessions: sessionmaker[Session]) -> TicketThreads:
+    return TicketThreads(sessions, PLATFORM, place="channel", message="ts")
