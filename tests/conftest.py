@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.servers.smtp",
     "tests.servers.directory",
     "tests.servers.fake_slack",
+    "tests.servers.fake_teams",
 ]
 
 DIRECTORY = {
