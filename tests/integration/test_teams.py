@@ -91,9 +91,22 @@ class Teams:
         return self.post(activity, **options)
 
     def in_thread(self, user: str, card: dict[str, Any], text: str) -> int:
+        """A reply in the card's thread, seen without a mention (the app's ChannelMessage.Read.Group)."""
         conversation = {"id": f"{TRIAGE};messageid={card['id']}", "conversationType": "channel"}
-        mention = f"<at>frontdesk</at> {text}"
-        return self.post(self.activity(user, conversation, text=mention))
+        return self.post(self.activity(user, conversation, text=text))
+
+    def mention(self, user: str, conversation: str, text: str, *, entity: bool = True) -> int:
+        """`user` writes `<at>frontdesk</at> text` in a channel; `entity`: Teams marks it as a mention."""
+        mentioned = {
+            "type": "mention",
+            "text": "<at>frontdesk</at>",
+            "mentioned": {"id": BOT, "name": "frontdesk"},
+        }
+        channel = {"id": conversation, "conversationType": "channel"}
+        activity = self.activity(user, channel, text=f"<at>frontdesk</at> {text}")
+        if entity:
+            activity["entities"] = [mentioned]
+        return self.post(activity)
 
     def execute(self, user: str, message: dict[str, Any], button_id: str) -> tuple[int, Any]:
         """`user` presses the Action.Execute button `button_id` on `message` (an activity the fake got)."""
@@ -301,16 +314,18 @@ def test_a_retried_activity_acts_once(teams: Teams) -> None:
 
 
 def test_a_mention_in_a_channel_is_answered_in_the_personal_chat(teams: Teams) -> None:
-    general = {"id": "19:general@thread.tacv2", "conversationType": "channel"}
-    activity = teams.activity(ADA, general, text="<at>frontdesk</at> how do I set up the vpn")
-    assert teams.post(activity) == 200
+    assert teams.mention(ADA, "19:general@thread.tacv2", "how do I set up the vpn") == 200
     assert "Connect to the VPN" in shown(teams.last_dm(ADA))
     assert teams.fake.posted("19:general@thread.tacv2") == []
 
 
+def test_a_channel_post_that_does_not_mention_the_bot_is_not_for_it(teams: Teams) -> None:
+    assert teams.mention(ADA, "19:general@thread.tacv2", "vpn is down again", entity=False) == 200
+    assert teams.fake.posted() == []
+
+
 def test_someone_who_only_wrote_in_a_channel_gets_a_new_personal_chat(teams: Teams) -> None:
-    general = {"id": "19:general@thread.tacv2", "conversationType": "channel"}
-    teams.post(teams.activity(TOM, general, text="<at>frontdesk</at> how do I set up the vpn"))
+    teams.mention(TOM, "19:general@thread.tacv2", "how do I set up the vpn")
     opened = teams.fake.of("POST", r"^/v3/conversations$")
     assert (
         len(opened) == 1
@@ -382,8 +397,6 @@ def test_a_technicians_reply_reaches_the_requester_through_the_stored_reference(
 
 
 def test_a_scheduled_jobs_notice_reaches_a_person_who_is_not_writing(teams: Teams, frozen_clock: Any) -> None:
-    from handlers.context import Context  # noqa: F401  (a job speaks through its context)
-
     start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     frozen_clock(start)
     teams.dm(ADA, "hello")

@@ -4,9 +4,10 @@
   in the OpenID metadata, issuer, audience = our app id, expiry, `serviceurl` = the activity's) and answers
   401 before any handler here runs.
 - A message in the personal chat, or one that @mentions the bot in a channel or group chat (the mention
-  stripped), is a message from the person. The activity id becomes the `Inbound.event_id`, so a retried
-  activity is handled once by the engine.
-- A message in the thread of a ticket's card in the triage channel is a message about that ticket.
+  stripped; other channel posts are not for the bot), is a message from the person. The activity id
+  becomes the `Inbound.event_id`, so a retried activity is handled once by the engine.
+- A message in the thread of a ticket's card in the triage channel is a message about that ticket (the
+  app's resource-specific permission ChannelMessage.Read.Group lets it see them without a mention).
 - A button: an `Action.Execute` (an `adaptiveCard/action` invoke) or an `Action.Submit` (a message with a
   `value`) → `Inbound(action=button id)`. In the personal chat the pressed card is replaced by one that says
   what was chosen, so it cannot be pressed twice (a triage card keeps its buttons: it is shared, and the
@@ -83,6 +84,7 @@ class Activity:
     value: Any = None
     reply_to: str = ""
     from_bot: bool = False
+    mentioned: bool = False  # the bot is @mentioned (an entity naming it, not merely its name typed)
 
     @property
     def personal(self) -> bool:
@@ -219,6 +221,8 @@ class TeamsAdapter:
             thread_ticket = self.threads.ticket_of(root, thread)
             if thread_ticket is None:
                 return
+        elif not (activity.personal or activity.mentioned):
+            return  # with the channel-messages permission the bot sees every post: it answers only when asked
         person = self.people.get(activity)
         if person is None:
             log.info("teams_activity_ignored", detail="no email or UPN for this sender")
@@ -281,6 +285,7 @@ def _activity(model: Any) -> Activity:
         name=str(sender.name or ""),
         text=str(getattr(model, "text", "") or ""),
         reply_to=str(getattr(model, "reply_to_id", "") or ""),
+        mentioned=bool(getattr(model, "is_recipient_mentioned", lambda: False)()),
         # 28:… are bots (ourselves included); people are 29:…
         from_bot=str(sender.id or "").startswith("28:") or str(getattr(sender, "role", "") or "") == "bot",
     )

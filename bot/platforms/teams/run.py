@@ -34,10 +34,7 @@ class TeamsBot:
     deliverer: TeamsDeliverer
 
     def ready(self) -> bool:
-        """The database answers: what `/readyz` reports."""
-        with self.app.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return True
+        return database_ready(self.app)
 
 
 def teams_threads(sessions: sessionmaker[Session]) -> TicketThreads:
@@ -88,11 +85,6 @@ def build_teams(
     app = (build or (lambda chat: build_app(settings, chat=chat)))([deliverer, *others])
     threads = teams_threads(app.sessions)
     deliverer.card_of_ticket = threads.card_ts
-    bot = None
-
-    def ready() -> bool:
-        return bot.ready() if bot is not None else False
-
     adapter = TeamsAdapter(
         app.bot.handle,
         deliverer.connector,
@@ -100,12 +92,18 @@ def build_teams(
         threads,
         token=token,
         openid_metadata_url=settings.teams_openid_metadata_url,
-        web=web_app(ready),
+        web=web_app(lambda: database_ready(app)),
         process_before_response=process_before_response,
     )
     asyncio.run(adapter.initialize())  # registers /api/messages, with the SDK's token validation
-    bot = TeamsBot(app, adapter, deliverer)
-    return bot
+    return TeamsBot(app, adapter, deliverer)
+
+
+def database_ready(app: App) -> bool:
+    """The database answers: what `/readyz` reports."""
+    with app.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+    return True
 
 
 def check_settings(settings: Settings) -> None:
@@ -126,27 +124,24 @@ def check_settings(settings: Settings) -> None:
 
 def run_teams(settings: Settings, *, with_slack: bool = False) -> None:
     """Until SIGTERM/SIGINT: HTTP on FRONTDESK_HTTP_PORT (`/api/messages`, and `/slack/events` with Slack)."""
-    slack = None
-    others: list[Deliverer] = []
-    if with_slack:
-        from bot.platforms.slack import run as slack_run
+    from bot.platforms.slack import run as slack_run
 
+    slack = None
+    if with_slack:
         slack_run.check_settings(settings)
         if settings.slack_app_token.get_secret_value():
             raise SettingsError(
-                "Slack and Teams in one process serve Slack over HTTP: unset FRONTDESK_SLACK_APP_TOKEN"
+                "Slack beside Teams is served over HTTP on the same port: unset FRONTDESK_SLACK_APP_TOKEN"
             )
-        slack_deliverer = slack_run.slack_deliverer(settings)
-        others.append(slack_deliverer)
-    teams = build_teams(settings, others=others)
+        slack = slack_run.slack_deliverer(settings)
+    teams = build_teams(settings, others=[slack] if slack is not None else [])
     app = teams.app
-    if with_slack:
-        slack = slack_run.attach_slack(settings, app, slack_deliverer)
-        serve_slack(teams.adapter.web, slack.bolt)
+    if slack is not None:
+        serve_slack(teams.adapter.web, slack_run.attach_slack(settings, app, slack).bolt)
     app.warm_up()
     app.start_background(role="teams")
     server = WebServer(teams.adapter.web, port=settings.http_port)
-    log.info("teams_http_listening", port=settings.http_port, path="/api/messages", slack=with_slack)
+    log.info("teams_http_listening", port=settings.http_port, path="/api/messages", slack=slack is not None)
     try:
         server.serve_until(threading.Event())
     finally:
