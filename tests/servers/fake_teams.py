@@ -264,3 +264,76 @@ def teams_server() -> Iterator[FakeTeams]:
 def fake_teams(teams_server: FakeTeams) -> FakeTeams:
     teams_server.reset()
     return teams_server
+
+
+@dataclass
+class FakeLogin:
+    """A fake Entra ID token endpoint over HTTPS (a trustme CA): what msal's client credentials flow asks.
+    Records each token request's form, so a test can see the scope and that msal caches the token."""
+
+    authority: str = ""  # https://127.0.0.1:P (the tenant follows in the path)
+    ca_file: str = ""
+    token_requests: list[dict[str, str]] = field(default_factory=list)
+
+
+def start_fake_login(directory: str) -> tuple[FakeLogin, Callable[[], None]]:
+    import ssl
+    from urllib.parse import parse_qsl
+
+    import trustme
+
+    ca = trustme.CA()
+    ca_file = f"{directory}/fake-login-ca.pem"
+    ca.cert_pem.write_to_path(ca_file)
+    login = FakeLogin(ca_file=ca_file)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            tenant = self.path.strip("/").split("/", 1)[0]
+            base = f"{login.authority}/{tenant}"
+            self._json(
+                {
+                    "issuer": f"{base}/v2.0",
+                    "token_endpoint": f"{base}/oauth2/v2.0/token",
+                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                }
+            )
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            login.token_requests.append(dict(parse_qsl(raw)))
+            self._json({"token_type": "Bearer", "expires_in": 3600, "access_token": BOT_TOKEN})
+
+        def _json(self, answer: dict[str, Any]) -> None:
+            data = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    login.authority = f"https://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, name="fake-login", daemon=True).start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return login, stop
+
+
+@pytest.fixture
+def fake_login(tmp_path: Any) -> Iterator[FakeLogin]:
+    login, stop = start_fake_login(str(tmp_path))
+    try:
+        yield login
+    finally:
+        stop()

@@ -5,6 +5,7 @@ process; with Slack too, both deliverers share one bot and one port (`/slack/eve
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -138,12 +139,15 @@ def run_teams(settings: Settings, *, with_slack: bool = False) -> None:
     app = teams.app
     if slack is not None:
         serve_slack(teams.adapter.web, slack_run.attach_slack(settings, app, slack).bolt)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     app.warm_up()
     app.start_background(role="teams")
     server = WebServer(teams.adapter.web, port=settings.http_port)
     log.info("teams_http_listening", port=settings.http_port, path="/api/messages", slack=slack is not None)
     try:
-        server.serve_until(threading.Event())
+        server.serve_until(stop)
     finally:
         app.stop_background()
         teams.adapter.close()

@@ -9,8 +9,9 @@ signature) in a worker thread, as Slack's own server does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import structlog
@@ -59,6 +60,15 @@ def serve_slack(web: FastAPI, bolt: Any) -> None:
         return Response(answer.body, status_code=answer.status, headers=extra)
 
 
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: it re-raises SIGTERM after shutting down, which would end
+    the process before the scheduler and the dispatcher stop. `frontdesk run` handles signals itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 class WebServer:
     """uvicorn serving `web`: in a thread (`start`/`stop`, tests and the benchmark) or until stopped."""
 
@@ -66,7 +76,7 @@ class WebServer:
         config = uvicorn.Config(
             web, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
         )
-        self.server = uvicorn.Server(config)
+        self.server = _Uvicorn(config)
         self._thread: threading.Thread | None = None
 
     @property
@@ -83,7 +93,7 @@ class WebServer:
             raise RuntimeError("the HTTP server did not start")
 
     def serve_until(self, stop: threading.Event) -> None:
-        """In this thread until `stop` is set or uvicorn is told to exit (it handles SIGTERM/SIGINT)."""
+        """In this thread until `stop` is set (SIGTERM/SIGINT, by the caller's handlers)."""
 
         async def watch() -> None:
             while not (stop.is_set() or self.server.should_exit):
