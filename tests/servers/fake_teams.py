@@ -62,6 +62,8 @@ class FakeTeams:
     # (conversation, activity id) -> the activity as last posted or updated
     activities: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     deleted: list[tuple[str, str]] = field(default_factory=list)
+    # conversation -> when each activity posted to it arrived (the benchmark reads this, not `calls`)
+    arrivals: dict[str, list[float]] = field(default_factory=dict)
     _failures: list[int] = field(default_factory=list)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -76,6 +78,7 @@ class FakeTeams:
             self.calls.clear()
             self.activities.clear()
             self.deleted.clear()
+            self.arrivals.clear()
             self._failures.clear()
 
     def add_user(
@@ -125,6 +128,10 @@ class FakeTeams:
     def of(self, method: str, pattern: str = "") -> list[Call]:
         with self._lock:
             return [c for c in self.calls if c.method == method and re.search(pattern, c.path)]
+
+    def arrived(self, conversation: str) -> list[float]:
+        with self._lock:
+            return list(self.arrivals.get(conversation, ()))
 
     def posted(self, conversation: str | None = None) -> list[dict[str, Any]]:
         """Activities posted, oldest first, each with its `conversation`, `id` and `replyTo` (a thread)."""
@@ -180,6 +187,7 @@ class FakeTeams:
             activity_id = f"act-{next(self._ids)}"
             call.body.update({"id": activity_id, "replyTo": item or ""})
             self.activities[(conversation or "", activity_id)] = call.body
+            self.arrivals.setdefault(conversation or "", []).append(call.at)
             return 201, {"id": activity_id}
         if kind == "activities" and method in ("PUT", "DELETE") and item:
             key = (conversation or "", item)
@@ -210,7 +218,8 @@ class FakeTeams:
 
 def _handler_for(fake: FakeTeams) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+        protocol_version = "HTTP/1.1"  # keep-alive, as the Bot Connector does
+        disable_nagle_algorithm = True  # else headers and body wait out the peer's delayed ACK (40 ms)
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
