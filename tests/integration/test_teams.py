@@ -264,6 +264,15 @@ def test_an_unauthenticated_request_gets_401_and_reaches_no_handler(teams: Teams
         assert session.query(ProcessedEvent).count() == 0
 
 
+def test_the_sdks_environment_switch_cannot_turn_authentication_off(
+    fake_teams: FakeTeams, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DANGEROUSLY_ALLOW_UNAUTHENTICATED_REQUESTS", "true")  # the Teams SDK reads it
+    with running_teams(fake_teams, sqlite_url) as teams:
+        assert teams.dm(ADA, "how do I set up the vpn", token=None) == 401
+        assert teams.fake.posted() == []
+
+
 def test_health_and_readiness_are_served(teams: Teams) -> None:
     for path in ("/healthz", "/readyz"):
         with urllib.request.urlopen(teams.base + path, timeout=10) as response:

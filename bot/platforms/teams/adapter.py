@@ -167,6 +167,7 @@ class TeamsAdapter:
             token=lambda *_args, **_kwargs: token(),
             cloud=with_overrides(PUBLIC, openid_metadata_url=openid_metadata_url),
             http_server_adapter=FastAPIAdapter(app=self.web),
+            # explicit: else the SDK reads DANGEROUSLY_ALLOW_UNAUTHENTICATED_REQUESTS from the environment
             dangerously_allow_unauthenticated_requests=False,
         )
         self.sdk.on_message(self._on_message)
