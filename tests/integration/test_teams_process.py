@@ -187,3 +187,50 @@ def test_slack_and_teams_run_in_one_process_on_one_port(
     finally:
         code, _stderr = _stop(process)
     assert code == 0
+
+
+def test_a_worker_delivers_what_the_bot_left_in_the_outbox_to_teams(
+    fake_teams: FakeTeams, fake_login: FakeLogin, sqlite_url: str
+) -> None:
+    """The bot answers an activity and stops before delivering; `frontdesk worker`, configured for Teams,
+    delivers the reply from the outbox through the stored conversation reference."""
+    from bot.platforms.teams.run import build_teams
+    from bot.platforms.teams.server import WebServer
+    from bot.settings import load_settings
+    from tests.conftest import build_app_for_tests
+
+    ada = fake_teams.add_user("29:ada", "ada@example.com", "Ada Lovelace")
+    env = _env(sqlite_url, fake_teams, fake_login, free_port())
+    options = {k.removeprefix("FRONTDESK_").lower(): v for k, v in env.items() if k.startswith("FRONTDESK_")}
+    options.pop("database_url")
+    settings = load_settings(database_url=sqlite_url, **options)
+    teams = build_teams(
+        settings,
+        build=lambda chat: build_app_for_tests(sqlite_url, chat=chat, **options),
+        token=lambda: BOT_TOKEN,
+        process_before_response=True,
+    )
+    server = WebServer(teams.adapter.web, host="127.0.0.1", port=0)
+    server.start()
+    try:
+        body, headers = _dm(fake_teams, ada, "my tickets")
+        assert _post(f"http://127.0.0.1:{server.port}/api/messages", body, headers) == 200
+    finally:
+        server.stop()
+        teams.adapter.close()
+        teams.app.engine.dispose()
+    assert fake_teams.posted() == []  # handled and committed, not delivered
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _until(lambda: fake_teams.posted(fake_teams.personal("29:ada")), 60, "the delivery", worker)
+        assert "You have no tickets" in json.dumps(fake_teams.posted()[0])
+    finally:
+        code, _stderr = _stop(worker)
+    assert code == 0
