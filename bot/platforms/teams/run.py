@@ -80,7 +80,7 @@ def build_teams(
 ) -> TeamsBot:
     """The bot on Teams. `build` makes the App from the chat deliverers (tests pass their fakes' wiring);
     `others`: more chat deliverers for the same bot (Slack's, in `frontdesk run slack teams`)."""
-    check_settings(settings)
+    check_settings(settings, token_from_settings=token is None)
     token = token or bot_token(settings)
     deliverer = teams_deliverer(settings, token)
     app = (build or (lambda chat: build_app(settings, chat=chat)))([deliverer, *others])
@@ -107,10 +107,12 @@ def database_ready(app: App) -> bool:
     return True
 
 
-def check_settings(settings: Settings) -> None:
+def check_settings(settings: Settings, *, token_from_settings: bool = True) -> None:
     problems = []
     if not settings.teams_app_id:
         problems.append("FRONTDESK_TEAMS_APP_ID: required (the Entra app registration's client id)")
+    if token_from_settings and not settings.teams_app_password.get_secret_value():
+        problems.append("FRONTDESK_TEAMS_APP_PASSWORD: required (the app registration's client secret)")
     if not settings.teams_tenant_id:
         problems.append("FRONTDESK_TEAMS_TENANT_ID: required (your organisation's tenant id)")
     if not settings.teams_triage_conversation:
