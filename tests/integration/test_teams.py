@@ -422,6 +422,19 @@ def test_a_scheduled_jobs_notice_reaches_a_person_who_is_not_writing(teams: Team
     assert posted[-1]["textFormat"] == "plain"
 
 
+def test_an_installation_welcomes_the_person_and_keeps_their_reference(teams: Teams) -> None:
+    install = teams.activity(TOM, teams.personal(TOM), action="add")
+    install["type"] = "installationUpdate"
+    assert teams.post(install) == 200
+    assert "password" in shown(teams.last_dm(TOM)).lower()  # what the bot can do
+    deliverer, tom = teams.bot.deliverer, "tom@example.com"
+    teams.bot.app.bot.run_job("teams-notice", lambda ctx: ctx.send(tom, "Your laptop is ready for pickup."))
+    teams.bot.app.delivery.dispatcher.run_due()
+    assert "ready for pickup" in shown(teams.last_dm(TOM))
+    assert deliverer.route(tom, None) is None  # reached through the reference, not a lookup
+    assert teams.fake.of("POST", r"^/v3/conversations$") == []
+
+
 def test_the_temporary_password_is_posted_and_deleted_after_its_ttl(teams: Teams, frozen_clock: Any) -> None:
     start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     frozen_clock(start)

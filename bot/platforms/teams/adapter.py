@@ -12,6 +12,7 @@
   `value`) → `Inbound(action=button id)`. In the personal chat the pressed card is replaced by one that says
   what was chosen, so it cannot be pressed twice (a triage card keeps its buttons: it is shared, and the
   core tells the second technician who has the ticket).
+- The app installed in someone's personal scope is `Inbound(text="help")`: a welcome, and the reference.
 - Who: the roster entry of the sender (`GET …/members/{id}`: email or UPN, tenant, role), remembered for a
   while. Guests and people of another tenant may open tickets, nothing sensitive (`Person.is_guest`).
 
@@ -57,6 +58,7 @@ WORKERS = 8
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 _THREAD = ";messageid="
 PRESSED = "Got it."  # what a shared card's presser sees at once; the card itself is updated by the core
+WELCOME = "help"  # what a new installation says to the core (handlers/router.py answers it)
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,7 @@ class TeamsAdapter:
         )
         self.sdk.on_message(self._on_message)
         self.sdk.on_card_action_execute(self._on_execute)
+        self.sdk.on_install_add(self._on_install)
 
     async def initialize(self) -> None:
         """Registers `/api/messages` (with the SDK's token validation) on the web app."""
@@ -201,6 +204,11 @@ class TeamsAdapter:
         if shown is not None:
             return AdaptiveCardActionCardResponse(value=AdaptiveCard.model_validate(shown))
         return AdaptiveCardActionMessageResponse(value=PRESSED)
+
+    async def _on_install(self, ctx: Any) -> None:
+        activity = _activity(ctx.activity)
+        if activity.personal:
+            await self._work(lambda: self._installed(activity))
 
     async def _work(self, job: Callable[[], None]) -> None:
         future = self._pool.submit(job)
@@ -234,6 +242,14 @@ class TeamsAdapter:
         self.handle(
             Inbound(person=person, text=text, event_id=_event_id(activity), thread_ticket=thread_ticket)
         )
+
+    def _installed(self, activity: Activity) -> None:
+        """The app added to someone's personal scope (by them, or pre-installed by an admin) is the person
+        saying hello: the core answers with what it can do, and their conversation reference is kept, so
+        the bot can reach them before they ever write."""
+        person = self.people.get(activity)
+        if person is not None:
+            self.handle(Inbound(person=person, text=WELCOME, event_id=_event_id(activity)))
 
     def _pressed(self, activity: Activity, button_id: str, *, submit: bool) -> None:
         if activity.from_bot or not button_id:
