@@ -488,6 +488,15 @@ def test_bot_connector_errors_are_delivery_errors(teams: Teams, status: int, per
     assert failure.value.permanent is permanent and str(status) in failure.value.reason
 
 
+def test_deleting_a_message_that_is_already_gone_is_done(teams: Teams) -> None:
+    deliverer = teams.bot.deliverer
+    ref = deliverer.send({"service_url": teams.fake.url, "conversation": TRIAGE}, Reply("#triage", "hello"))
+    deliverer.delete(ref)
+    deliverer.delete(ref)  # the fake answers 404 now: nothing left to do
+    assert teams.fake.deleted == [(TRIAGE, ref["activity"])]
+    assert len(teams.fake.of("DELETE")) == 2
+
+
 def test_a_429_is_retried_once_after_retry_after(teams: Teams) -> None:
     teams.fake.fail_next(429)
     ref = teams.bot.deliverer.send(
