@@ -59,8 +59,10 @@ def test_the_package_holds_a_valid_manifest_and_two_icons(
     assert (color.format, color.size) == ("PNG", (192, 192))
     assert (outline.format, outline.size, outline.mode) == ("PNG", (32, 32), "RGBA")
     # the outline is white on transparent only
-    assert {(r, g, b) for r, g, b, a in outline.getdata() if a} == {(255, 255, 255)}
-    assert any(a == 0 for *_rgb, a in outline.getdata())
+    raw = outline.tobytes()
+    pixels = [tuple(raw[i : i + 4]) for i in range(0, len(raw), 4)]
+    assert {(r, g, b) for r, g, b, a in pixels if a} == {(255, 255, 255)}
+    assert any(a == 0 for *_rgb, a in pixels)
 
 
 def test_a_url_given_as_the_domain_becomes_its_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
