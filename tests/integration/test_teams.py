@@ -173,7 +173,10 @@ def running_teams(fake: FakeTeams, url: str) -> Iterator[Teams]:
         TESS: fake.add_user(TESS, "tess@example.com", "Tess Tech"),
         TOM: fake.add_user(TOM, "tom@example.com", "Tom Fixit"),
         GUEST: fake.add_user(GUEST, "bob@example.com", "Bob Guest", role="guest"),
-        STRANGER: fake.add_user(STRANGER, "ada@example.com", "Ada Elsewhere", tenant="99999999-other"),
+        # another tenant's user whose admin set her mail to one of ours; her UPN is in their own domain
+        STRANGER: fake.add_user(
+            STRANGER, "ada@example.com", "Ada Elsewhere", tenant="99999999-other", upn="ada@other.example"
+        ),
     }
     options = {
         "teams_app_id": APP_ID,
@@ -356,6 +359,17 @@ def test_someone_from_another_tenant_is_refused_a_reset(teams: Teams) -> None:
     teams.dm(STRANGER, "I forgot my password")
     refusal = teams.last_dm(STRANGER)
     assert "guest and external accounts" in shown(refusal) and "temporary password is" not in shown(refusal)
+
+
+def test_someone_from_another_tenant_cannot_pose_as_an_employee_by_their_mail(teams: Teams) -> None:
+    number, _card = open_ticket(teams)
+    teams.dm(STRANGER, "my tickets")
+    answer = shown(teams.last_dm(STRANGER))
+    assert f"#{number}" not in answer and "You have no tickets" in answer
+    teams.bot.app.bot.run_job("teams-notice", lambda ctx: ctx.send("ada@example.com", "For Ada only."))
+    teams.bot.app.delivery.dispatcher.run_due()
+    assert "For Ada only." in shown(teams.last_dm(ADA))
+    assert all("For Ada only." not in shown(p) for p in teams.fake.posted(teams.fake.personal(STRANGER)))
 
 
 # ---------------------------------------------------------------- technicians

@@ -82,7 +82,7 @@ class FakeTeams:
             self._failures.clear()
 
     def add_user(
-        self, user_id: str, email: str, name: str, *, tenant: str = TENANT, role: str = "user"
+        self, user_id: str, email: str, name: str, *, tenant: str = TENANT, role: str = "user", upn: str = ""
     ) -> dict[str, Any]:
         """A person Teams knows: `user_id` is their Bot Framework id (29:…); returns their `from` account."""
         entry = {
@@ -90,7 +90,7 @@ class FakeTeams:
             "name": name,
             "aadObjectId": "aad-" + user_id.removeprefix("29:"),
             "email": email,
-            "userPrincipalName": email,
+            "userPrincipalName": upn or email,
             "tenantId": tenant,
             "userRole": role,
         }

@@ -107,11 +107,14 @@ class People:
         member = self._member(activity)
         if member is None:
             return None
-        email = str(member.get("email") or member.get("userPrincipalName") or "").strip().lower()
-        if not email:
-            return None  # an anonymous meeting guest or a bot: nobody the directory could know
         tenant = str(member.get("tenantId") or activity.tenant or "")
         foreign = bool(self.tenant_id and tenant != self.tenant_id)
+        # Another tenant's admin can set any `mail` on their users, not a UPN outside their own verified
+        # domains: from there only the UPN names the person, so nobody poses as one of ours.
+        upn = str(member.get("userPrincipalName") or "")
+        email = (upn if foreign else str(member.get("email") or upn)).strip().lower()
+        if not email:
+            return None  # an anonymous meeting guest or a bot: nobody the directory could know
         guest = str(member.get("userRole") or "").lower() in ("guest", "anonymous") or foreign
         reference = {
             "service_url": activity.service_url,
