@@ -5,6 +5,10 @@ Every call carries the bot's own Bot Framework token (`token()`: frontdesk's msa
 a test's callable in tests). A 429 is waited out once when Retry-After is short; anything else that fails
 is a `DeliveryError` — permanent when retrying cannot help (401, 403, 404, other 4xx), else temporary, so
 the outbox retries it with back-off.
+
+Not the Teams SDK's `ApiClient`: it is async and bound to the SDK's event loop, while the outbox delivers
+from the dispatcher's thread (and from `frontdesk worker`, where no SDK app runs); six REST calls over a
+plain httpx client are easier to retry, time out and fake.
 """
 
 from __future__ import annotations
