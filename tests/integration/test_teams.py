@@ -29,6 +29,7 @@ from tests.servers.fake_teams import APP_ID, BOT_TOKEN, TENANT, FakeTeams, new_k
 
 TRIAGE = "19:triage@thread.tacv2"
 ADA, TESS, TOM, GUEST, STRANGER = "29:ada", "29:tess", "29:tom", "29:guest", "29:stranger"
+BOB, GRACE = "29:bob", "29:grace"
 BOT = "28:" + APP_ID
 
 
@@ -166,14 +167,17 @@ def shown(activity: dict[str, Any]) -> str:
 
 
 @contextmanager
-def running_teams(fake: FakeTeams, url: str) -> Iterator[Teams]:
-    """The bot on `url`, built by bootstrap with the Teams deliverer, behind the real Teams SDK app."""
+def running_teams(fake: FakeTeams, url: str, **wiring: Any) -> Iterator[Teams]:
+    """The bot on `url`, built by bootstrap with the Teams deliverer, behind the real Teams SDK app.
+    `wiring`: more for build_app_for_tests (a directory, settings)."""
     accounts = {
         ADA: fake.add_user(ADA, "ada@example.com", "Ada Lovelace"),
         TESS: fake.add_user(TESS, "tess@example.com", "Tess Tech"),
         TOM: fake.add_user(TOM, "tom@example.com", "Tom Fixit"),
         GUEST: fake.add_user(GUEST, "bob@example.com", "Bob Guest", role="guest"),
         # another tenant's user whose admin set her mail to one of ours; her UPN is in their own domain
+        BOB: fake.add_user(BOB, "bob@example.com", "Bob Marley"),
+        GRACE: fake.add_user(GRACE, "grace@example.com", "Grace Hopper"),
         STRANGER: fake.add_user(
             STRANGER, "ada@example.com", "Ada Elsewhere", tenant="99999999-other", upn="ada@other.example"
         ),
@@ -189,7 +193,7 @@ def running_teams(fake: FakeTeams, url: str) -> Iterator[Teams]:
     settings = load_settings(database_url=url, **options)
     bot = build_teams(
         settings,
-        build=lambda chat: build_app_for_tests(url, chat=chat, **options),
+        build=lambda chat: build_app_for_tests(url, chat=chat, **options, **wiring),
         token=lambda: BOT_TOKEN,
         process_before_response=True,
     )
@@ -405,6 +409,35 @@ def test_resolve_asks_the_requester_for_a_rating(teams: Teams) -> None:
     assert "resolved" in shown(rating) and "5 great" in {b["title"] for b in buttons_of(rating)}
     updates = [u for u in teams.fake.updated(TRIAGE) if u["id"] == card["id"]]
     assert "resolved" in shown(updates[-1])
+
+
+# ---------------------------------------------------------------- managers
+
+
+def test_a_manager_approves_an_access_request_on_a_card_in_their_chat(
+    fake_teams: FakeTeams, sqlite_url: str
+) -> None:
+    from automations.demo_directory import DemoDirectory
+    from bot.settings import DEMO_ACCESS_CATALOG, DEMO_DIRECTORY_FILE
+
+    directory = DemoDirectory.from_file(DEMO_DIRECTORY_FILE)
+    with running_teams(
+        fake_teams, sqlite_url, directory=directory, access_catalog=DEMO_ACCESS_CATALOG
+    ) as teams:
+        teams.dm(GRACE, "hello")  # Grace has the app: the bot knows where to reach her
+        teams.dm(BOB, "I need access to the finance share")
+        asked = teams.last_dm(BOB)
+        teams.execute(BOB, asked, button_id(asked, "8 hours (usual)"))
+        teams.dm(BOB, "month-end close")
+        confirm = teams.last_dm(BOB)
+        teams.execute(BOB, confirm, button_id(confirm, "Confirm"))
+        card = teams.last_dm(GRACE)
+        assert "Bob Marley" in shown(card) and any(e["type"] == "FactSet" for e in cards_of(card)[0]["body"])
+        status, response = teams.execute(GRACE, card, button_id(card, "Approve"))
+        assert status == 200 and "You chose: **Approve**" in json.dumps(response)
+        assert "You now have Finance reports" in shown(teams.last_dm(BOB))
+        bob = directory.find_by_email("bob@example.com")
+        assert bob is not None and directory.is_member(bob, "finance")
 
 
 # ---------------------------------------------------------------- proactive
