@@ -387,6 +387,7 @@ def test_claims_update_the_card_and_the_second_technician_is_told_it_is_taken(te
     updates = [u for u in teams.fake.updated(TRIAGE) if u["id"] == card["id"]]
     assert updates and "Tess Tech" in shown(updates[-1])
     assert "Claim" not in {b["title"] for b in buttons_of(updates[-1])}
+    assert "Resolve" in {b["title"] for b in buttons_of(updates[-1])}
 
 
 def test_the_card_thread_and_the_personal_chat_carry_the_conversation_both_ways(teams: Teams) -> None:
