@@ -151,5 +151,5 @@ def run_teams(settings: Settings, *, with_slack: bool = False) -> None:
     try:
         server.serve_until(stop)
     finally:
+        teams.adapter.close()  # the activities already acknowledged are handled, then delivered
         app.stop_background()
-        teams.adapter.close()
