@@ -25,7 +25,7 @@ class TicketThreads:
         self.place = place  # the reference's key naming where the card is (Slack's channel)
         self.message = message  # the reference's key naming the card itself (Slack's ts)
 
-    def card_ts(self, ticket_id: int) -> str | None:
+    def card_of(self, ticket_id: int) -> str | None:
         """The id of ticket `ticket_id`'s card in triage (its thread), None when it was never posted."""
         statement = (
             select(OutboxMessage.message_ref)

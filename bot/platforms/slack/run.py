@@ -60,7 +60,7 @@ def attach_slack(
     me = deliverer.client.auth_test()  # who the bot is, and a clear failure now if the token is wrong
     workspace = Workspace(str(me["user_id"]), str(me.get("team_id") or ""), settings.slack_triage_channel)
     threads = slack_threads(app.sessions)
-    deliverer.card_ts = threads.card_ts
+    deliverer.card_ts = threads.card_of
     return SlackAdapter(
         app.bot.handle,
         deliverer.client,
@@ -80,7 +80,7 @@ def slack_deliverer(settings: Settings, client: WebClient | None = None) -> Slac
 
 def follow_threads(app: App, deliverer: SlackDeliverer) -> None:
     """Lines about a ticket go into its card's thread (the card's ts is in the outbox)."""
-    deliverer.card_ts = slack_threads(app.sessions).card_ts
+    deliverer.card_ts = slack_threads(app.sessions).card_of
 
 
 def check_settings(settings: Settings) -> None:

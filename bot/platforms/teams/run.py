@@ -25,7 +25,6 @@ from bot.settings import Settings, SettingsError
 
 log = structlog.get_logger(__name__)
 BOT_FRAMEWORK_SCOPE = "https://api.botframework.com/.default"
-DIGEST = "digest"
 
 
 @dataclass
@@ -67,7 +66,7 @@ def teams_deliverer(settings: Settings, token: Callable[[], str] | None = None) 
 
 def follow_threads(app: App, deliverer: TeamsDeliverer) -> None:
     """Lines about a ticket go into its card's thread (the card's activity id is in the outbox)."""
-    deliverer.card_of_ticket = teams_threads(app.sessions).card_ts
+    deliverer.card_of_ticket = teams_threads(app.sessions).card_of
 
 
 def build_teams(
@@ -85,7 +84,7 @@ def build_teams(
     deliverer = teams_deliverer(settings, token)
     app = (build or (lambda chat: build_app(settings, chat=chat)))([deliverer, *others])
     threads = teams_threads(app.sessions)
-    deliverer.card_of_ticket = threads.card_ts
+    deliverer.card_of_ticket = threads.card_of
     adapter = TeamsAdapter(
         app.bot.handle,
         deliverer.connector,
