@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jwt
 import pytest
 
 from bot.delivery.port import DeliveryError
@@ -250,6 +251,7 @@ def test_a_valid_activity_is_answered_at_its_service_url(teams: Teams) -> None:
         pytest.param("signature", id="wrong-signature"),
         pytest.param("serviceurl", id="serviceurl-mismatch"),
         pytest.param("garbage", id="not-a-jwt"),
+        pytest.param("entra", id="entra-issued"),
     ],
 )
 def test_an_unauthenticated_request_gets_401_and_reaches_no_handler(teams: Teams, token: str | None) -> None:
@@ -262,6 +264,17 @@ def test_an_unauthenticated_request_gets_401_and_reaches_no_handler(teams: Teams
         "signature": fake.mint(key=new_key()),
         "serviceurl": fake.mint(service_url="https://attacker.example/"),
         "garbage": "not.a.token",
+        # an Entra-issued token naming a tenant: the SDK would fetch that tenant's keys; it never sees it
+        "entra": jwt.encode(
+            {
+                "iss": f"https://login.microsoftonline.com/{TENANT}/v2.0",
+                "tid": TENANT,
+                "aud": APP_ID,
+                "azp": "x",
+            },
+            new_key(),
+            algorithm="RS256",
+        ),
     }
     assert teams.dm(ADA, "how do I set up the vpn", token=tokens[token]) == 401
     assert fake.posted() == [] and fake.of("GET") == []  # no reply, not even a roster lookup

@@ -34,8 +34,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import jwt
 import structlog
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from microsoft_teams.api.auth.cloud_environment import PUBLIC, with_overrides
 from microsoft_teams.api.models.adaptive_card import (
     AdaptiveCardActionCardResponse,
@@ -57,6 +59,8 @@ PEOPLE_TTL_SECONDS = 600.0
 WORKERS = 8
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 _THREAD = ";messageid="
+MESSAGES_PATH = "/api/messages"  # the SDK's default messaging endpoint
+BOT_FRAMEWORK_ISSUER = PUBLIC.token_issuer  # https://api.botframework.com
 PRESSED = "Got it."  # what a shared card's presser sees at once; the card itself is updated by the core
 WELCOME = "help"  # what a new installation says to the core (handlers/router.py answers it)
 
@@ -175,9 +179,23 @@ class TeamsAdapter:
             # explicit: else the SDK reads DANGEROUSLY_ALLOW_UNAUTHENTICATED_REQUESTS from the environment
             dangerously_allow_unauthenticated_requests=False,
         )
+        self._accept_only_bot_framework_tokens(BOT_FRAMEWORK_ISSUER)
         self.sdk.on_message(self._on_message)
         self.sdk.on_card_action_execute(self._on_execute)
         self.sdk.on_install_add(self._on_install)
+
+    def _accept_only_bot_framework_tokens(self, issuer: str) -> None:
+        """The SDK also accepts Entra-issued tokens (Agent 365 activities), checked against the keys of the
+        tenant the unverified token names and with no `serviceurl` claim. frontdesk is a Teams bot: only the
+        Bot Connector's tokens reach the SDK, so no request makes it fetch keys for a tenant it names."""
+
+        @self.web.middleware("http")
+        async def only_bot_framework(request: Request, call_next: Any) -> Any:
+            if request.url.path == MESSAGES_PATH and not issued_by(
+                request.headers.get("authorization", ""), issuer
+            ):
+                return JSONResponse({"error": "Unauthorized"}, status_code=401)
+            return await call_next(request)
 
     async def initialize(self) -> None:
         """Registers `/api/messages` (with the SDK's token validation) on the web app."""
@@ -283,6 +301,16 @@ class TeamsAdapter:
             )
         except DeliveryError as error:  # the choice still counts
             log.warning("teams_choice_not_shown", error=error.reason)
+
+
+def issued_by(authorization: str, issuer: str) -> bool:
+    """The bearer token claims to come from `issuer` (the SDK then verifies that, the signature, the rest)."""
+    token = authorization.removeprefix("Bearer ").strip() if authorization.startswith("Bearer ") else ""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        return False
+    return isinstance(claims, dict) and claims.get("iss") == issuer
 
 
 def _activity(model: Any) -> Activity:

@@ -20,7 +20,6 @@ from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 log = structlog.get_logger(__name__)
-MESSAGES_PATH = "/api/messages"
 SLACK_EVENTS_PATH = "/slack/events"
 MAX_BODY_BYTES = 1 << 20
 
