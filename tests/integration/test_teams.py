@@ -284,6 +284,12 @@ def test_an_unauthenticated_request_gets_401_and_reaches_no_handler(teams: Teams
         assert session.query(ProcessedEvent).count() == 0
 
 
+def test_an_oversized_body_is_refused_before_it_is_read(teams: Teams) -> None:
+    activity = teams.activity(ADA, teams.personal(ADA), text="x" * (2 << 20))
+    assert teams.post(activity) == 413
+    assert teams.fake.posted() == []
+
+
 def test_the_sdks_environment_switch_cannot_turn_authentication_off(
     fake_teams: FakeTeams, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -60,6 +60,7 @@ WORKERS = 8
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 _THREAD = ";messageid="
 MESSAGES_PATH = "/api/messages"  # the SDK's default messaging endpoint
+MAX_BODY_BYTES = 1 << 20
 BOT_FRAMEWORK_ISSUER = PUBLIC.token_issuer  # https://api.botframework.com
 PRESSED = "Got it."  # what a shared card's presser sees at once; the card itself is updated by the core
 WELCOME = "help"  # what a new installation says to the core (handlers/router.py answers it)
@@ -191,10 +192,11 @@ class TeamsAdapter:
 
         @self.web.middleware("http")
         async def only_bot_framework(request: Request, call_next: Any) -> Any:
-            if request.url.path == MESSAGES_PATH and not issued_by(
-                request.headers.get("authorization", ""), issuer
-            ):
-                return JSONResponse({"error": "Unauthorized"}, status_code=401)
+            if request.url.path == MESSAGES_PATH:
+                if not issued_by(request.headers.get("authorization", ""), issuer):
+                    return JSONResponse({"error": "Unauthorized"}, status_code=401)
+                if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
+                    return JSONResponse({"error": "Too large"}, status_code=413)  # no activity is this big
             return await call_next(request)
 
     async def initialize(self) -> None:
