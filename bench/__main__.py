@@ -1,6 +1,7 @@
 """`make bench`: every benchmark the issues name, one after the other, each printing its figures.
 
-.venv/bin/python -m bench [kb] [intent] [everyday] [ldap] [reset] [delivery] [digest] [slack] [access] [entra]
+.venv/bin/python -m bench [kb] [intent] [everyday] [ldap] [reset] [delivery] [digest] [slack] [teams]
+                          [access] [entra]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ SUITES = {
     "delivery": "bench.delivery_bench",
     "digest": "bench.digest_bench",
     "slack": "bench.slack_bench",
+    "teams": "bench.teams_bench",
     "access": "bench.access_bench",
     "entra": "bench.entra_bench",
 }

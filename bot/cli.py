@@ -353,13 +353,14 @@ def _attach_optional_commands() -> None:
     from bot.cli_articles import attach as attach_article_commands
     from bot.cli_delivery import outbox, run, worker
     from bot.cli_digest import digest
+    from bot.cli_teams import teams
     from kb.cli import kb
     from kb.intent.cli import intent
 
     attach_article_commands(kb)
     main.add_command(kb)
     main.add_command(intent)
-    for command in (run, worker, outbox, digest, access):
+    for command in (run, worker, outbox, digest, access, teams):
         main.add_command(command)
 
 

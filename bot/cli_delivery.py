@@ -18,24 +18,34 @@ from bot.messages import shorten
 from bot.store import db
 from bot.store.models import OutboxMessage
 
-PLATFORMS = ("console", "slack")  # Teams joins here as its adapter lands
+PLATFORMS = ("console", "slack", "teams")
 STATUSES = ("pending", "sending", "delivered", "dead")
 
 
 @click.command()
-@click.argument("platform", type=click.Choice(PLATFORMS))
+@click.argument("platforms", nargs=-1, required=True, type=click.Choice(PLATFORMS))
 @click.option("--as", "speaker", default="", metavar="EMAIL", help="console: who is speaking.")
 @click.option("--json", "as_json", is_flag=True, help="console: one JSON object per bot message.")
 @friendly_errors
-def run(platform: str, speaker: str, as_json: bool) -> None:
-    """Run the bot on a chat platform, with the scheduler and the dispatcher in the same process."""
+def run(platforms: tuple[str, ...], speaker: str, as_json: bool) -> None:
+    """Run the bot on a chat platform, with the scheduler and the dispatcher in the same process.
+
+    `frontdesk run slack teams` serves both on one port (Slack in HTTP mode)."""
     from bot.cli import run_console
 
-    if platform == "slack":
+    chosen = set(platforms)
+    if "teams" in chosen and chosen <= {"slack", "teams"}:
+        from bot.platforms.teams.run import run_teams
+
+        run_teams(command_settings(), with_slack="slack" in chosen)
+        return
+    if chosen == {"slack"}:
         from bot.platforms.slack.run import run_slack
 
         run_slack(command_settings())
         return
+    if chosen != {"console"}:
+        raise click.UsageError("run one platform, or `slack teams` together")
     if not speaker:
         raise click.UsageError("frontdesk run console needs --as EMAIL (who is speaking)")
     run_console(command_settings(), speaker, as_json)
@@ -44,22 +54,35 @@ def run(platform: str, speaker: str, as_json: bool) -> None:
 @click.command()
 @friendly_errors
 def worker() -> None:
-    """Scheduled jobs and the dispatcher only (email, and Slack when FRONTDESK_SLACK_BOT_TOKEN is set),
-    until stopped.
+    """Scheduled jobs and the dispatcher only (email; Slack when FRONTDESK_SLACK_BOT_TOKEN is set; Teams
+    when FRONTDESK_TEAMS_APP_ID and FRONTDESK_TEAMS_APP_PASSWORD are), until stopped.
 
     Several workers (and bots) may share one PostgreSQL database: a lease elects the one that runs the
     jobs, and another takes over within FRONTDESK_LEASE_SECONDS when it stops."""
     from bot.bootstrap import build_app
 
     settings = command_settings()
-    slack = None
+    chat: list[Any] = []
+    slack = teams = None
     if settings.slack_bot_token.get_secret_value():  # a worker delivers to every platform configured
-        from bot.platforms.slack.run import follow_threads, slack_deliverer
+        from bot.platforms.slack.run import slack_deliverer
 
         slack = slack_deliverer(settings)
-    app = build_app(settings, chat=[slack] if slack else [])
+        chat.append(slack)
+    if settings.teams_app_id and settings.teams_app_password.get_secret_value():
+        from bot.platforms.teams.run import teams_deliverer
+
+        teams = teams_deliverer(settings)
+        chat.append(teams)
+    app = build_app(settings, chat=chat)
     if slack is not None:
+        from bot.platforms.slack.run import follow_threads
+
         follow_threads(app, slack)
+    if teams is not None:
+        from bot.platforms.teams.run import follow_threads as follow_teams_threads
+
+        follow_teams_threads(app, teams)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -89,6 +89,15 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     http_port: int = Field(default=3000, ge=1, le=65535)
 
+    # Microsoft Teams (`frontdesk run teams`): /api/messages on http_port, beside Slack's /slack/events
+    teams_app_id: str = ""  # the Entra app registration's client id, which the Azure Bot resource uses
+    teams_app_password: SecretStr = SecretStr("")  # its client secret
+    teams_tenant_id: str = ""  # the organisation's tenant: people of other tenants are treated as guests
+    teams_triage_conversation: str = ""  # the triage channel's conversation id (19:…@thread.tacv2)
+    teams_service_url: str = ""  # where proactive messages go before anyone wrote (e.g. …/teams/ or …/emea/)
+    teams_openid_metadata_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    # the Teams bot's token comes from Entra ID: entra_authority and entra_ca_file (below) apply to it too
+
     # knowledge base
     kb_dir: Path | None = None
     kb_semantic: Literal["auto", "on", "off"] = "auto"

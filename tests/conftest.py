@@ -26,6 +26,7 @@ pytest_plugins = [
     "tests.servers.directory",
     "tests.servers.fake_slack",
     "tests.servers.fake_entra",
+    "tests.servers.fake_teams",
 ]
 
 DIRECTORY = {

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CHAT_SDKS = ("slack_bolt", "slack_sdk", "microsoft_agents", "botbuilder")
+CHAT_SDKS = ("slack_bolt", "slack_sdk", "microsoft_teams", "microsoft_agents", "botbuilder")
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -17,7 +17,7 @@ from bot.delivery.port import Deliverer
 from bot.platforms.slack.adapter import SlackAdapter, Workspace
 from bot.platforms.slack.deliverer import SlackDeliverer, make_client
 from bot.platforms.slack.server import SlackHttpServer
-from bot.platforms.slack.threads import TicketThreads
+from bot.platforms.slack.threads import slack_threads
 from bot.settings import Settings, SettingsError
 
 log = structlog.get_logger(__name__)
@@ -47,22 +47,29 @@ def build_slack(
     """The bot on Slack. `build` makes the App from the chat deliverers (tests pass their fakes' wiring)."""
     check_settings(settings)
     client = client or make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
-    me = client.auth_test()  # who the bot is, and a clear failure now if the token is wrong
-    workspace = Workspace(str(me["user_id"]), str(me.get("team_id") or ""), settings.slack_triage_channel)
     deliverer = slack_deliverer(settings, client)
     app = (build or (lambda chat: build_app(settings, chat=chat)))([deliverer])
-    threads = TicketThreads(app.sessions)
-    deliverer.card_ts = threads.card_ts
-    adapter = SlackAdapter(
+    adapter = attach_slack(settings, app, deliverer, process_before_response=process_before_response)
+    return SlackBot(app, adapter, deliverer)
+
+
+def attach_slack(
+    settings: Settings, app: App, deliverer: SlackDeliverer, *, process_before_response: bool = False
+) -> SlackAdapter:
+    """The Slack adapter in front of `app` (which delivers through `deliverer`, maybe beside Teams')."""
+    me = deliverer.client.auth_test()  # who the bot is, and a clear failure now if the token is wrong
+    workspace = Workspace(str(me["user_id"]), str(me.get("team_id") or ""), settings.slack_triage_channel)
+    threads = slack_threads(app.sessions)
+    deliverer.card_ts = threads.card_of
+    return SlackAdapter(
         app.bot.handle,
-        client,
+        deliverer.client,
         workspace,
         threads.ticket_of,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         process_before_response=process_before_response,
         in_conversation=threads.is_conversation,
     )
-    return SlackBot(app, adapter, deliverer)
 
 
 def slack_deliverer(settings: Settings, client: WebClient | None = None) -> SlackDeliverer:
@@ -74,7 +81,7 @@ def slack_deliverer(settings: Settings, client: WebClient | None = None) -> Slac
 
 def follow_threads(app: App, deliverer: SlackDeliverer) -> None:
     """Lines about a ticket go into its card's thread (the card's ts is in the outbox)."""
-    deliverer.card_ts = TicketThreads(app.sessions).card_ts
+    deliverer.card_ts = slack_threads(app.sessions).card_of
 
 
 def check_settings(settings: Settings) -> None:
