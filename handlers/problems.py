@@ -310,10 +310,17 @@ def detect(ctx: Context, report: ProblemReport) -> None:
         alert = ProblemAlert(status="open", created_at=now(), updated_at=now(), decided_by="")
         ctx.session.add(alert)
         ctx.session.flush()
-        _join(ctx, alert, report, near)
+        _join(ctx, alert, report, near, first=True)
 
 
-def _join(ctx: Context, alert: ProblemAlert, report: ProblemReport, near: Sequence[Neighbour]) -> None:
+def _join(
+    ctx: Context,
+    alert: ProblemAlert,
+    report: ProblemReport,
+    near: Sequence[Neighbour],
+    *,
+    first: bool = False,
+) -> None:
     """The report, and its neighbours that are in no cluster yet, join `alert`; an open alert's card
     shows them (posted the first time, replaced in place after)."""
     report.alert_id = alert.id
@@ -322,7 +329,7 @@ def _join(ctx: Context, alert: ProblemAlert, report: ProblemReport, near: Sequen
         neighbour.alert_id = alert.id
     alert.updated_at = now()
     if alert.status == "open":
-        post_alert(ctx, alert)
+        post_alert(ctx, alert, first=first)
 
 
 def alert_reports(session: Session, alert_id: int) -> list[ProblemReport]:
@@ -348,16 +355,16 @@ def alert_topic(alert_id: int) -> str:
     return f"problem:{alert_id}"
 
 
-def post_alert(ctx: Context, alert: ProblemAlert) -> None:
+def post_alert(ctx: Context, alert: ProblemAlert, *, first: bool) -> None:
+    """The alert's card: posted once, then replaced in place as reports join it."""
     reports = alert_reports(ctx.session, alert.id)
     people = len({r.person_email for r in reports})
     minutes = ctx.settings.incident_window_minutes
     title = typical_title(ctx.session, reports)
     shown = reports[-CARD_REPORTS:]
     more = [("", f"… and {len(reports) - len(shown)} earlier")] if len(reports) > len(shown) else []
-    ctx.update(
+    ctx.send(
         "#" + ctx.settings.triage_channel,
-        alert_topic(alert.id),
         f"Possible widespread problem: {len(reports)} similar reports from {people} people "
         f"(within {minutes} minutes of each other): {title}",
         [
@@ -366,6 +373,8 @@ def post_alert(ctx: Context, alert: ProblemAlert) -> None:
         ],
         card=Card(f"Similar reports: {title}", (*more, *(report_line(r) for r in shown))),
         quoted=(title, *(r.text for r in shown)),
+        topic=alert_topic(alert.id),
+        update=not first,
     )
 
 

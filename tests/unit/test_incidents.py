@@ -1,0 +1,202 @@
+"""Widespread problems end to end, with a controlled clock, on SQLite and PostgreSQL: a burst of similar
+reports raises one alert (later ones update it), too few people or unrelated reports raise none, old
+reports don't count; a declared incident tells new reporters it is known instead of opening tickets, and
+resolving it tells each linked person exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.messages import Reply
+from bot.store.models import AuditRecord, Incident, ProblemAlert, ProblemReport, Ticket
+from handlers.problems import content_terms, similarity
+from tests.conftest import Harness, build_bot
+
+ADA, BOB, GRACE, SAM, LEE = (f"{n}@example.com" for n in ("ada", "bob", "grace", "sam", "lee"))
+TESS = "tess@example.com"
+TRIAGE = "#triage"
+OUTLOOK = (
+    "Outlook won't open, it crashes on start",
+    "outlook crashes when I open it",
+    "My Outlook keeps crashing",
+    "outlook crashed again",
+    "Outlook crashes on startup",
+    "outlook is crashing for me too",
+    "outlook crash every time",
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def h(request: pytest.FixtureRequest, sqlite_url: str, clock: Callable[..., None]) -> Harness:
+    url = sqlite_url if request.param == "sqlite" else str(request.getfixturevalue("fresh_postgres_url"))
+    return Harness(build_bot(url)[0])
+
+
+def alerts_posted(h: Harness) -> list[Reply]:
+    """Alerts that reached triage as new messages (an update replaces; it is not a new alert)."""
+    return [
+        r
+        for r in h.recorder.delivered
+        if r.to == TRIAGE and r.topic.startswith("problem:") and r not in h.recorder.updated
+    ]
+
+
+def count(h: Harness, model: type, *conditions: object) -> int:
+    with h.bot.sessions() as s:
+        return int(s.scalar(select(func.count()).select_from(model).where(*conditions)) or 0)  # type: ignore[arg-type]
+
+
+def burst(h: Harness, clock: Callable[..., None], people: tuple[str, ...], texts: tuple[str, ...]) -> None:
+    for who, text in zip(people, texts, strict=True):
+        h.say(who, text)
+        clock(minutes=2)
+
+
+FIVE_FROM_THREE = (ADA, BOB, GRACE, ADA, BOB)
+
+
+def declared(h: Harness, clock: Callable[..., None]) -> int:
+    burst(h, clock, FIVE_FROM_THREE, OUTLOOK[:5])
+    h.press(TESS, h.button(alerts_posted(h), "Declare incident"))
+    with h.bot.sessions() as s:
+        return int(s.scalar(select(Incident.id)) or 0)
+
+
+def test_content_terms_leave_out_what_every_complaint_says() -> None:
+    assert content_terms("My Outlook is not working, it keeps crashing!") == ["outlook", "crash"]
+    assert content_terms("it's not working, help") == []
+    assert similarity(["outlook", "crash"], ["outlook", "crash", "startup"]) == pytest.approx(2 / 6**0.5)
+
+
+def test_five_similar_reports_from_three_people_raise_one_alert_and_a_sixth_updates_it(
+    h: Harness, clock: Callable[..., None]
+) -> None:
+    burst(h, clock, FIVE_FROM_THREE[:4], OUTLOOK[:4])
+    assert alerts_posted(h) == []  # four is not five
+    burst(h, clock, FIVE_FROM_THREE[4:], OUTLOOK[4:5])
+    [alert] = alerts_posted(h)
+    assert "5 similar reports from 3 people" in alert.text
+    assert [b.label for b in alert.buttons] == ["Declare incident", "Not related"]
+    assert alert.card is not None
+    who = [label for label, _ in alert.card.fields]
+    assert sum(ADA in label for label in who) == 2 and sum(GRACE in label for label in who) == 1
+    assert any("crashed again" in value for _, value in alert.card.fields)  # what, as they said it
+    assert any(label.startswith("09:") for label in who)  # when
+    h.say(SAM, OUTLOOK[5])
+    assert len(alerts_posted(h)) == 1  # no second alert
+    [update] = [r for r in h.recorder.updated if r.topic == alert.topic]
+    assert "6 similar reports from 4 people" in update.text
+    assert count(h, ProblemAlert) == 1
+
+
+def test_five_similar_reports_from_two_people_raise_none(h: Harness, clock: Callable[..., None]) -> None:
+    burst(h, clock, (ADA, BOB, ADA, BOB, ADA), OUTLOOK[:5])
+    assert alerts_posted(h) == [] and count(h, ProblemAlert) == 0
+    assert count(h, ProblemReport) == 5  # recorded all the same
+
+
+def test_unrelated_reports_raise_none(h: Harness, clock: Callable[..., None]) -> None:
+    burst(
+        h,
+        clock,
+        (ADA, BOB, GRACE, SAM, LEE, ADA),
+        (
+            "how do I add a signature in outlook",
+            "my laptop battery drains fast",
+            "excel is slow with big files",
+            "outlook crashes when I open it",
+            "the projector in room 4 shows no picture",
+            "how do I share my calendar in outlook",
+        ),
+    )
+    assert alerts_posted(h) == []
+
+
+def test_reports_outside_the_window_do_not_count(h: Harness, clock: Callable[..., None]) -> None:
+    burst(h, clock, (ADA, BOB), OUTLOOK[:2])
+    clock(minutes=31)  # those two are now older than the 30-minute window
+    burst(h, clock, (GRACE, SAM, LEE), OUTLOOK[2:5])
+    assert alerts_posted(h) == []
+    h.say(ADA, OUTLOOK[5])  # now four in the window: still not five
+    assert alerts_posted(h) == []
+    h.say(BOB, OUTLOOK[6])
+    assert len(alerts_posted(h)) == 1
+
+
+def test_not_related_keeps_the_cluster_quiet_for_the_window(h: Harness, clock: Callable[..., None]) -> None:
+    burst(h, clock, FIVE_FROM_THREE, OUTLOOK[:5])
+    dismiss = h.button(alerts_posted(h), "Not related")
+    assert "technician" in h.press(ADA, dismiss)[0].text.lower()  # only technicians decide
+    assert count(h, ProblemAlert, ProblemAlert.status == "open") == 1
+    h.press(TESS, dismiss)
+    updates_before = len(h.recorder.updated)
+    burst(h, clock, (SAM, LEE), OUTLOOK[5:7])
+    assert len(alerts_posted(h)) == 1 and len(h.recorder.updated) == updates_before  # silent
+    assert count(h, AuditRecord, AuditRecord.action == "incident.dismiss") == 1
+
+
+def test_a_new_reporter_of_a_declared_incident_is_told_and_linked_and_gets_no_ticket(
+    h: Harness, clock: Callable[..., None]
+) -> None:
+    incident_id = declared(h, clock)
+    assert incident_id and count(h, AuditRecord, AuditRecord.action == "incident.declare") == 1
+    with h.bot.sessions() as s:
+        title = s.get(Incident, incident_id).title  # type: ignore[union-attr]
+    assert "crash" in title.lower()
+    tickets_before = count(h, Ticket)
+    replies = Harness.to(h.say(SAM, "outlook crashes all the time"), SAM)
+    assert f"This looks like a known problem: {title}" in replies[0].text
+    assert "I'll tell you when it's fixed" in replies[0].text
+    assert [b.label for b in replies[0].buttons] == ["I still need a ticket"]
+    # "talk to a human" about the same problem: told the same, no ticket either
+    h.say(LEE, "talk to a human")
+    assert "known problem" in Harness.to(h.say(LEE, "outlook keeps crashing on me"), LEE)[0].text
+    assert count(h, Ticket) == tickets_before
+    with h.bot.sessions() as s:
+        reporters = select(ProblemReport.person_email).where(ProblemReport.incident_id == incident_id)
+        linked = set(s.scalars(reporters))
+    assert {SAM, LEE} <= linked
+    # Sam insists: a ticket of their own, part of the incident, whose card names it
+    h.press(SAM, h.button(replies, "I still need a ticket"))
+    h.say(SAM, "not urgent")
+    assert count(h, Ticket) == tickets_before + 1
+    with h.bot.sessions() as s:
+        ticket = s.scalars(select(Ticket).where(Ticket.requester_email == SAM)).one()
+        assert ticket.incident_id == incident_id
+        ticket_id = ticket.id
+    card = Harness.to(h.say(TESS, f"show {ticket_id}"), TESS)[0].card
+    assert card is not None and (f"#{incident_id} (open): {title}") in dict(card.fields)["Incident"]
+
+
+def test_resolving_tells_each_linked_person_exactly_once(h: Harness, clock: Callable[..., None]) -> None:
+    incident_id = declared(h, clock)
+    h.say(SAM, OUTLOOK[5])  # linked as a new reporter
+    h.say(TESS, f"incident {incident_id} cause A bad add-in update was pushed overnight")
+    resolve = f"incident.resolve:{incident_id}"
+    h.press(TESS, resolve)
+    h.say(TESS, "Rolled the add-in back; restart Outlook")
+    h.press(TESS, resolve)  # pressed twice
+    h.say(TESS, f"incident {incident_id} resolve Rolled back again")  # and typed once more
+    fixed = [r for r in h.recorder.delivered if r.text.startswith("Fixed:")]
+    assert sorted(r.to for r in fixed) == sorted([ADA, BOB, GRACE, SAM])
+    assert all("Rolled the add-in back" in r.text for r in fixed)
+    with h.bot.sessions() as s:
+        incident = s.get(Incident, incident_id)
+        assert incident is not None and incident.status == "resolved"
+        assert incident.root_cause == "A bad add-in update was pushed overnight"
+    assert count(h, AuditRecord, AuditRecord.action == "incident.resolve") == 1
+    assert "already resolved" in Harness.to(h.sent, TESS)[-1].text
+
+
+def test_only_technicians_declare_or_resolve(h: Harness, clock: Callable[..., None]) -> None:
+    burst(h, clock, FIVE_FROM_THREE, OUTLOOK[:5])
+    declare = h.button(alerts_posted(h), "Declare incident")
+    assert "technician" in h.press(GRACE, declare)[0].text.lower()
+    assert count(h, Incident) == 0
+    h.press(TESS, declare)
+    assert "already declared" in h.press(TESS, declare)[0].text  # the first press won
+    assert "technician command" in h.say(ADA, "incident 1 resolve it's fine")[0].text
+    assert count(h, Incident, Incident.status == "open") == 1
