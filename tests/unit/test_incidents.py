@@ -6,12 +6,16 @@ resolving it tells each linked person exactly once."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from bot.knowledge import KnowledgeService
 from bot.messages import Reply
-from bot.store.models import AuditRecord, Incident, ProblemAlert, ProblemReport, Ticket
+from bot.store.models import AuditRecord, Incident, KbArticle, ProblemAlert, ProblemReport, Ticket
+from handlers import digest, digest_report
 from handlers.problems import content_terms, similarity
 from tests.conftest import Harness, build_bot
 
@@ -200,3 +204,69 @@ def test_only_technicians_declare_or_resolve(h: Harness, clock: Callable[..., No
     assert "already declared" in h.press(TESS, declare)[0].text  # the first press won
     assert "technician command" in h.say(ADA, "incident 1 resolve it's fine")[0].text
     assert count(h, Incident, Incident.status == "open") == 1
+
+
+def test_the_digest_lists_the_incidents_open_at_the_end_of_the_day(h: Harness) -> None:
+    def at(day: int, hour: int) -> datetime:
+        return datetime(2026, 11, day, hour, tzinfo=UTC)
+
+    seeded = [  # (title, declared, resolved)
+        ("Outlook crashes on start", at(29, 9), None),  # open at the end of the 30th
+        ("VPN down", at(30, 10), at(30, 15)),  # declared and resolved on the 30th: not open
+        ("Wifi on floor 3", at(28, 8), datetime(2026, 12, 1, 9, tzinfo=UTC)),  # resolved the day after
+        ("Printers offline", datetime(2026, 12, 1, 7, tzinfo=UTC), None),  # declared the day after
+    ]
+    with h.bot.sessions.begin() as s:
+        for title, declared_at, resolved_at in seeded:
+            s.add(
+                Incident(
+                    status="resolved" if resolved_at else "open",
+                    title=title,
+                    declared_by=TESS,
+                    declared_at=declared_at,
+                    resolved_at=resolved_at,
+                )
+            )
+    with h.bot.sessions() as s:
+        numbers = digest.figures(s, h.bot.services.settings, digest.period(date(2026, 11, 30), 1, "UTC"))
+    assert numbers["incidents"] == {
+        "open": 2,
+        "titles": [{"id": 3, "title": "Wifi on floor 3"}, {"id": 1, "title": "Outlook crashes on start"}],
+        "declared": 1,
+        "resolved": 1,
+    }
+    assert (
+        "Open incidents: 2 (1 declared, 1 resolved in the period): #3 Wifi on floor 3; "
+        "#1 Outlook crashes on start" in digest_report.render(numbers)
+    )
+
+
+def test_publish_as_known_issue_makes_an_article_the_knowledge_base_finds(
+    sqlite_url: str, tmp_path: Path, clock: Callable[..., None]
+) -> None:
+    h = Harness(build_bot(sqlite_url)[0])
+    incident_id = declared(h, clock)
+    publish = f"incident.publish:{incident_id}"
+    assert "Resolve incident" in h.press(TESS, publish)[0].text  # nothing to say how it was fixed yet
+    h.say(TESS, f"incident {incident_id} cause A bad add-in update")
+    h.say(TESS, f"incident {incident_id} resolve Rolled the add-in back; then restart Outlook")
+    draft = h.press(TESS, publish)[0]
+    assert draft.text == f"Draft known issue from incident #{incident_id}:" and draft.card is not None
+    body = dict(draft.card.fields)["Body"]
+    assert "**Cause:** A bad add-in update" in body and "2. Restart Outlook." in body
+    assert "Published" in h.press(TESS, "publish.confirm")[0].text
+    with h.bot.sessions() as s:
+        incident = s.get(Incident, incident_id)
+        assert incident is not None and incident.article_id
+        article = s.get(KbArticle, incident.article_id)
+        assert article is not None and article.tags == ["known-issue"] and article.source_ticket_id is None
+    assert "already published" in h.press(TESS, publish)[0].text
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    vpn = "---\ntitle: Connect to the VPN\n---\nOpen the VPN app.\n"
+    (folder / "vpn.md").write_text(vpn, encoding="utf-8")
+    service = KnowledgeService(folder, semantic=False, recheck_seconds=0)
+    with h.bot.sessions() as s:
+        found = service.for_session(s).search("outlook keeps crashing when it starts")
+    assert found.answer is not None and found.answer.article.id == incident.article_id
+    assert count(h, AuditRecord, AuditRecord.action == "incident.publish_draft") == 1
