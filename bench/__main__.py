@@ -1,6 +1,7 @@
 """`make bench`: every benchmark the issues name, one after the other, each printing its figures.
 
 .venv/bin/python -m bench [kb] [intent] [everyday] [ldap] [reset] [delivery] [digest] [slack] [access]
+    [incident]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ SUITES = {
     "digest": "bench.digest_bench",
     "slack": "bench.slack_bench",
     "access": "bench.access_bench",
+    "incident": "bench.incident_bench",
 }
 
 

@@ -116,21 +116,27 @@ def similar_reports(
     terms: Sequence[str],
     threshold: float,
     *,
-    since: datetime,
+    since: datetime | None,
     exclude: int | None = None,
     where: Sequence[ColumnElement[bool]] = (),
+    among: Sequence[int] | None = None,
 ) -> list[Neighbour]:
-    """Reports since `since` whose cosine with `terms` is at least `threshold`, most similar first.
+    """Reports since `since` (None: any time) meeting `where` (and, when given, with an id `among`)
+    whose cosine with `terms` is at least `threshold`, most similar first.
 
     One query: the term index gives each report sharing a term the number it shares, and the cosine bar
     is checked in SQL as shared² ≥ threshold² · |terms| · term_count (no square root, on any database).
+    `among` narrows the term scan itself to a few reports (an incident's), read by primary key.
     """
     if not terms:
         return []
     bar = threshold * threshold * len(terms)
+    narrowed = [] if since is None else [ProblemReportTerm.reported_at >= since]
+    if among is not None:
+        narrowed.append(ProblemReportTerm.report_id.in_(list(among)))
     shared = (
         select(ProblemReportTerm.report_id, func.count().label("shared"))
-        .where(ProblemReportTerm.term.in_(list(terms)), ProblemReportTerm.reported_at >= since)
+        .where(ProblemReportTerm.term.in_(list(terms)), *narrowed)
         .group_by(ProblemReportTerm.report_id)
         .subquery()
     )
@@ -166,22 +172,23 @@ def similar_reports(
     return sorted(found, key=lambda n: (-n.similarity, -n.id))
 
 
-def matching_incident(ctx: Context, terms: Sequence[str], exclude: int | None = None) -> Incident | None:
+def matching_incident(
+    session: Session, terms: Sequence[str], threshold: float, exclude: int | None = None
+) -> Incident | None:
     """The open incident whose reports are most like `terms`, if any is like them at all."""
-    session = ctx.session
     open_ids = select(Incident.id).where(Incident.status == "open").scalar_subquery()
-    earliest = session.scalar(
-        select(func.min(ProblemReport.reported_at)).where(ProblemReport.incident_id.in_(open_ids))
-    )
-    if earliest is None:
+    # An incident's reports are few (tens, hundreds): their ids first, then their terms by primary key.
+    linked = list(session.scalars(select(ProblemReport.id).where(ProblemReport.incident_id.in_(open_ids))))
+    if not linked:
         return None
     near = similar_reports(
         session,
         terms,
-        ctx.settings.incident_similarity,
-        since=earliest,
+        threshold,
+        since=None,
         exclude=exclude,
         where=[ProblemReport.incident_id.in_(open_ids)],
+        among=linked,
     )
     return session.get(Incident, near[0].incident_id) if near else None
 
@@ -200,7 +207,7 @@ def check_message(ctx: Context, text: str) -> ProblemReport | None:
     """Someone about to get a ticket: when their problem is an open incident, link and tell them (their
     report is returned: no ticket is opened); otherwise record nothing yet (the ticket will be the report)."""
     terms = content_terms(text)
-    incident = matching_incident(ctx, terms) if terms else None
+    incident = matching_incident(ctx.session, terms, ctx.settings.incident_similarity) if terms else None
     if incident is None:
         return None
     report = record(ctx, text, "message")
@@ -224,7 +231,8 @@ def ticket_opened(
     report = record(ctx, problem, "ticket", ticket_id=ticket_id)
     if report is None:
         return
-    incident = matching_incident(ctx, content_terms(problem), exclude=report.id)
+    terms = content_terms(problem)
+    incident = matching_incident(ctx.session, terms, ctx.settings.incident_similarity, exclude=report.id)
     if incident is not None:  # they asked for a person; they get their ticket, part of the incident
         report.incident_id = incident.id
         link_ticket(ctx, ticket_id, incident)
@@ -276,7 +284,7 @@ def _known_or_detect(ctx: Context, report: ProblemReport | None) -> ProblemRepor
     if report is None:
         return None
     terms = terms_of(ctx.session, [report.id])[report.id]
-    incident = matching_incident(ctx, terms, exclude=report.id)
+    incident = matching_incident(ctx.session, terms, ctx.settings.incident_similarity, exclude=report.id)
     if incident is not None:
         link_report(ctx, report, incident)
         return report
