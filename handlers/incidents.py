@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
@@ -30,6 +31,7 @@ from handlers.registry import action, flow, in_flow
 from handlers.ticket_views import OPEN_STATUSES, rating_buttons
 
 FLOW = "incident_text"
+COMPOSE_TTL = timedelta(minutes=10)  # as a technician's pending reply (handlers/technician.py)
 LISTED = 10  # resolved incidents listed under the open ones
 _LIST = re.compile(r"^\s*incidents\s*$", re.I)
 _COMMAND = re.compile(
@@ -333,20 +335,31 @@ for _verb in ("show", "cause", "resolve", "publish"):
 
 
 def _compose(ctx: Context, purpose: str, incident: Incident) -> None:
-    ctx.state.start(FLOW, purpose, incident_id=incident.id)
+    ctx.state.start(FLOW, purpose, incident_id=incident.id, since=now().isoformat())
+    minutes = int(COMPOSE_TTL.total_seconds() // 60)
     ctx.reply(
-        _PROMPTS[purpose].format(id=incident.id) + " — type `cancel` to stop.",
+        _PROMPTS[purpose].format(id=incident.id)
+        + f" — type `cancel` to stop. (This waits {minutes} minutes.)",
         [Button("incident.cancel", "Cancel")],
     )
 
 
 @flow(FLOW)
 def on_text(ctx: Context, text: str) -> None:
+    from handlers import technician  # here: technician runs these commands too, so it imports this module
+
     purpose, incident_id = ctx.state.step, str(ctx.state.data.get("incident_id", ""))
+    since = str(ctx.state.data.get("since", ""))
     ctx.state.end()
-    if is_command(text):
+    if technician.is_command(text):  # a command is a command in every mode, as in technician's compose
         ctx.reply(f"(I dropped the pending {purpose} for incident #{incident_id} and ran your command.)")
-        try_command(ctx, text)
+        technician.try_command(ctx, text)
+        return
+    if _expired(since):  # a resolution is read by everyone linked: never from a prompt left long ago
+        ctx.reply(
+            f"Your pending {purpose} for incident #{incident_id} expired, so I did not use what you typed. "
+            f"Say `incident {incident_id} {purpose} TEXT`."
+        )
         return
 
     def run() -> None:
@@ -382,6 +395,13 @@ def on_own_ticket(ctx: Context, argument: str) -> None:
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
+
+
+def _expired(since: str) -> bool:
+    try:
+        return now() - datetime.fromisoformat(since) > COMPOSE_TTL
+    except ValueError:
+        return True
 
 
 def refresh_card(ctx: Context, incident: Incident) -> None:

@@ -270,3 +270,52 @@ def test_publish_as_known_issue_makes_an_article_the_knowledge_base_finds(
         found = service.for_session(s).search("outlook keeps crashing when it starts")
     assert found.answer is not None and found.answer.article.id == incident.article_id
     assert count(h, AuditRecord, AuditRecord.action == "incident.publish_draft") == 1
+
+
+def test_technicians_link_and_unlink_tickets_and_resolving_resolves_them(
+    h: Harness, clock: Callable[..., None]
+) -> None:
+    for line in ("talk to a human", "my keyboard is dead", "not urgent"):
+        h.say(ADA, line)  # ticket #1, about something else at first sight
+    incident_id = declared(h, clock)
+    told = Harness.to(h.say(TESS, f"incident {incident_id} link 1"), ADA)
+    assert "Your ticket #1 is part of a known problem" in told[0].text
+    card = Harness.to(h.say(TESS, "show 1"), TESS)[0].card
+    assert card is not None and dict(card.fields)["Incident"].startswith(f"#{incident_id} (open)")
+    h.say(TESS, f"incident {incident_id} unlink 1")
+    card = Harness.to(h.say(TESS, "show 1"), TESS)[0].card
+    assert card is not None and "Incident" not in dict(card.fields)
+    h.say(TESS, f"incident {incident_id} link 1")
+    h.say(TESS, f"incident {incident_id} resolve Rolled the add-in back")
+    with h.bot.sessions() as s:
+        ticket = s.get(Ticket, 1)
+        assert ticket is not None and ticket.status == "resolved"
+        assert ticket.resolution == f"Fixed with incident #{incident_id}: Rolled the add-in back"
+    to_ada = [r for r in h.recorder.delivered if r.to == ADA and r.text.startswith("Fixed:")]
+    assert len(to_ada) == 1  # a reporter and a requester, told once
+    assert "Your ticket #1 is resolved with it" in to_ada[0].text
+    assert "5 great" in [b.label for b in to_ada[0].buttons]
+    actions = ("incident.link", "incident.unlink")
+    assert count(h, AuditRecord, AuditRecord.action.in_(actions)) == 3
+
+
+def test_a_resolution_prompt_left_too_long_tells_nobody(h: Harness, clock: Callable[..., None]) -> None:
+    incident_id = declared(h, clock)
+    h.press(TESS, f"incident.resolve:{incident_id}")
+    clock(minutes=11)
+    assert "expired" in h.say(TESS, "Rolled the add-in back")[0].text
+    assert not [r for r in h.recorder.delivered if r.text.startswith("Fixed:")]
+    assert count(h, Incident, Incident.status == "open") == 1
+
+
+def test_an_incident_command_in_a_pending_ticket_reply_is_a_command(
+    h: Harness, clock: Callable[..., None]
+) -> None:
+    for line in ("talk to a human", "my keyboard is dead", "not urgent"):
+        h.say(ADA, line)
+    incident_id = declared(h, clock)
+    h.press(TESS, "ticket.reply:1")
+    h.say(TESS, f"incident {incident_id} cause A bad add-in update")
+    assert not [r for r in h.recorder.delivered if r.to == ADA and "add-in" in r.text]
+    with h.bot.sessions() as s:
+        assert s.get(Incident, incident_id).root_cause == "A bad add-in update"  # type: ignore[union-attr]
