@@ -1,6 +1,6 @@
 """Widespread problems: the similarity check of a new report against the last hour, at 10,000 reports/hour.
 
-    .venv/bin/python -m bench.incident_bench [--per-hour 10000] [--hours 3] [--checks 300]
+    .venv/bin/python -m bench.incident_bench [--per-hour 10000] [--hours 6] [--checks 300]
 
 The store holds `--hours` hours of reports at `--per-hour` (so the window filter has older rows to skip),
 each with 2–6 content terms drawn from a Zipf-like vocabulary of 3,000 terms (a few terms — "outlook",
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--per-hour", type=int, default=10_000)
-    parser.add_argument("--hours", type=int, default=3)
+    parser.add_argument("--hours", type=int, default=6)
     parser.add_argument("--checks", type=int, default=300)
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))

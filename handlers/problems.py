@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.orm import Session
 
 from bot.clock import now
@@ -49,6 +49,7 @@ MAX_TERMS = 24  # a long message is mostly context; its first distinct terms say
 TERM_LENGTH = 64
 CARD_REPORTS = 10  # reports listed on an alert's card (the most recent)
 TYPICAL_LENGTH = 120
+DETECTION_LOCK = 14_0005  # pg_advisory_xact_lock key: issue 14, item 5
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,9 @@ def similar_reports(
         select(ProblemReportTerm.report_id, func.count().label("shared"))
         .where(ProblemReportTerm.term.in_(list(terms)), *narrowed)
         .group_by(ProblemReportTerm.report_id)
+        # shared ≥ threshold² · |terms| holds for every match (its term_count is at least what it shares):
+        # pruned here, before the join, most reports that share only a common word are gone
+        .having(func.count() >= bar)
         .subquery()
     )
     statement = (
@@ -152,10 +156,12 @@ def similar_reports(
         )
         .join(shared, shared.c.report_id == ProblemReport.id)
         .where(
-            shared.c.shared * shared.c.shared >= bar * ProblemReport.term_count,
+            shared.c.shared * shared.c.shared >= bar * ProblemReport.term_count,  # the cosine bar
             *where,
         )
     )
+    if since is not None:  # the reports' own index too: the join never reads the whole history
+        statement = statement.where(ProblemReport.reported_at >= since)
     if exclude is not None:
         statement = statement.where(ProblemReport.id != exclude)
     found = [
@@ -167,7 +173,7 @@ def similar_reports(
             row.incident_id,
             row.shared / (len(terms) * row.term_count) ** 0.5,
         )
-        for row in session.execute(statement)
+        for row in session.connection().execute(statement)  # Core rows: no ORM loading for many neighbours
     ]
     return sorted(found, key=lambda n: (-n.similarity, -n.id))
 
@@ -298,6 +304,7 @@ def _known_or_detect(ctx: Context, report: ProblemReport | None) -> ProblemRepor
 def detect(ctx: Context, report: ProblemReport) -> None:
     """Group `report` with the similar reports of the window; alert, or update the alert, as it says."""
     settings = ctx.settings
+    _one_detection_at_a_time(ctx.session)
     terms = terms_of(ctx.session, [report.id])[report.id]
     near = similar_reports(
         ctx.session,
@@ -319,6 +326,14 @@ def detect(ctx: Context, report: ProblemReport) -> None:
         ctx.session.add(alert)
         ctx.session.flush()
         _join(ctx, alert, report, near, first=True)
+
+
+def _one_detection_at_a_time(session: Session) -> None:
+    """Two processes checking two reports of one burst at once must not both raise an alert: on PostgreSQL a
+    transaction-scoped advisory lock makes the second wait for the first to commit, then see its report
+    (SQLite transactions already take the database's write lock when they begin)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DETECTION_LOCK})
 
 
 def _join(

@@ -5,6 +5,7 @@ resolving it tells each linked person exactly once."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -319,3 +320,24 @@ def test_an_incident_command_in_a_pending_ticket_reply_is_a_command(
     assert not [r for r in h.recorder.delivered if r.to == ADA and "add-in" in r.text]
     with h.bot.sessions() as s:
         assert s.get(Incident, incident_id).root_cause == "A bad add-in update"  # type: ignore[union-attr]
+
+
+def test_reports_checked_at_once_in_several_processes_raise_one_alert(h: Harness) -> None:
+    """Four reports from three people wait for a fifth; four people send it at the same moment (threads
+    with their own database connections, as processes would have): one alert, the others join it."""
+    burst(h, lambda **_: None, (ADA, BOB, GRACE, ADA), OUTLOOK[:4])
+    senders = (BOB, SAM, LEE, GRACE)
+    barrier = threading.Barrier(len(senders))
+
+    def report(email: str, text: str) -> None:
+        barrier.wait()
+        Harness(h.bot).say(email, text)
+
+    fifths = OUTLOOK[4:] + OUTLOOK[:1]
+    threads = [threading.Thread(target=report, args=pair) for pair in zip(senders, fifths, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert count(h, ProblemAlert) == 1
+    assert count(h, ProblemReport, ProblemReport.alert_id.is_not(None)) == 8
