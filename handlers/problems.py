@@ -96,7 +96,10 @@ def record(
     )
     ctx.session.add(report)
     ctx.session.flush()
-    ctx.session.add_all(ProblemReportTerm(report_id=report.id, term=t, reported_at=moment) for t in terms)
+    ctx.session.add_all(
+        ProblemReportTerm(report_id=report.id, term=t, reported_at=moment, term_count=len(terms))
+        for t in terms
+    )
     return report
 
 
@@ -125,9 +128,10 @@ def similar_reports(
     """Reports since `since` (None: any time) meeting `where` (and, when given, with an id `among`)
     whose cosine with `terms` is at least `threshold`, most similar first.
 
-    One query: the term index gives each report sharing a term the number it shares, and the cosine bar
-    is checked in SQL as shared² ≥ threshold² · |terms| · term_count (no square root, on any database).
-    `among` narrows the term scan itself to a few reports (an incident's), read by primary key.
+    The term index gives each report sharing a term the number it shares, and the cosine bar is checked
+    while counting, in SQL, as shared² ≥ threshold² · |terms| · term_count (no square root, on any
+    database; each term row carries its report's term count); only the matches are then read, by primary
+    key. `among` narrows the term scan itself to a few reports (an incident's), read by primary key.
     """
     if not terms:
         return []
@@ -135,45 +139,33 @@ def similar_reports(
     narrowed = [] if since is None else [ProblemReportTerm.reported_at >= since]
     if among is not None:
         narrowed.append(ProblemReportTerm.report_id.in_(list(among)))
-    shared = (
-        select(ProblemReportTerm.report_id, func.count().label("shared"))
+    shared_count = func.count()
+    counted = (
+        select(ProblemReportTerm.report_id, shared_count, ProblemReportTerm.term_count)
         .where(ProblemReportTerm.term.in_(list(terms)), *narrowed)
-        .group_by(ProblemReportTerm.report_id)
-        # shared ≥ threshold² · |terms| holds for every match (its term_count is at least what it shares):
-        # pruned here, before the join, most reports that share only a common word are gone
-        .having(func.count() >= bar)
-        .subquery()
+        .group_by(ProblemReportTerm.report_id, ProblemReportTerm.term_count)
+        .having(shared_count * shared_count >= bar * ProblemReportTerm.term_count)
     )
-    statement = (
-        select(
-            ProblemReport.id,
-            ProblemReport.person_email,
-            ProblemReport.reported_at,
-            ProblemReport.alert_id,
-            ProblemReport.incident_id,
-            ProblemReport.term_count,
-            shared.c.shared,
-        )
-        .join(shared, shared.c.report_id == ProblemReport.id)
-        .where(
-            shared.c.shared * shared.c.shared >= bar * ProblemReport.term_count,  # the cosine bar
-            *where,
-        )
-    )
-    if since is not None:  # the reports' own index too: the join never reads the whole history
-        statement = statement.where(ProblemReport.reported_at >= since)
-    if exclude is not None:
-        statement = statement.where(ProblemReport.id != exclude)
+    session.flush()  # Core below does not autoflush: what this event changed must be seen
+    connection = session.connection()  # Core rows: no ORM loading, there may be hundreds
+    matches = {
+        report_id: shared / (len(terms) * term_count) ** 0.5
+        for report_id, shared, term_count in connection.execute(counted)
+        if report_id != exclude
+    }
+    if not matches:
+        return []
+    # Then the matches themselves, by primary key (never a scan of the reports, however long the history).
+    reports = select(
+        ProblemReport.id,
+        ProblemReport.person_email,
+        ProblemReport.reported_at,
+        ProblemReport.alert_id,
+        ProblemReport.incident_id,
+    ).where(ProblemReport.id.in_(list(matches)), *where)
     found = [
-        Neighbour(
-            row.id,
-            row.person_email,
-            row.reported_at,
-            row.alert_id,
-            row.incident_id,
-            row.shared / (len(terms) * row.term_count) ** 0.5,
-        )
-        for row in session.connection().execute(statement)  # Core rows: no ORM loading for many neighbours
+        Neighbour(row.id, row.person_email, row.reported_at, row.alert_id, row.incident_id, matches[row.id])
+        for row in connection.execute(reports)
     ]
     return sorted(found, key=lambda n: (-n.similarity, -n.id))
 

@@ -414,7 +414,9 @@ class ProblemReportTerm(Base):
 
     report_id: Mapped[int] = mapped_column(ForeignKey("problem_reports.id"), primary_key=True)
     term: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The report's, copied: the cosine bar is checked while counting shared terms, before any join.
     reported_at: Mapped[datetime]
+    term_count: Mapped[int] = mapped_column(Integer)
 
 
 Index("ix_problem_report_terms_term_at", ProblemReportTerm.term, ProblemReportTerm.reported_at)

@@ -61,6 +61,7 @@ def upgrade() -> None:
         sa.Column("report_id", sa.Integer(), sa.ForeignKey("problem_reports.id"), primary_key=True),
         sa.Column("term", sa.String(64), primary_key=True),
         sa.Column("reported_at", sa.DateTime(), nullable=False),
+        sa.Column("term_count", sa.Integer(), nullable=False),
     )
     op.create_index("ix_problem_report_terms_term_at", "problem_report_terms", ["term", "reported_at"])
     # A plain column (no constraint): SQLite adds it without rebuilding the tickets table.
