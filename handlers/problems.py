@@ -231,9 +231,15 @@ def ticket_opened(
         return
     terms = content_terms(problem)
     incident = matching_incident(ctx.session, terms, ctx.settings.incident_similarity, exclude=report.id)
-    if incident is not None:  # they asked for a person; they get their ticket, part of the incident
+    if incident is not None:  # declared meanwhile: they get their ticket, part of the incident
         report.incident_id = incident.id
         link_ticket(ctx, ticket_id, incident)
+        ctx.reply(
+            f"Your ticket #{ticket_id} is part of a known problem: {incident.title}. Technicians are on it; "
+            "I'll tell you when it's fixed.",
+            ticket=ticket_id,
+            quoted=(incident.title,),
+        )
         return
     detect(ctx, report)
 

@@ -341,3 +341,16 @@ def test_reports_checked_at_once_in_several_processes_raise_one_alert(h: Harness
         thread.join(timeout=60)
     assert count(h, ProblemAlert) == 1
     assert count(h, ProblemReport, ProblemReport.alert_id.is_not(None)) == 8
+
+
+def test_a_ticket_asked_for_before_the_incident_was_declared_joins_it(
+    h: Harness, clock: Callable[..., None]
+) -> None:
+    h.say(LEE, "talk to a human")
+    h.say(LEE, "outlook crashes constantly")  # no incident yet: asked how urgent
+    incident_id = declared(h, clock)
+    replies = Harness.to(h.say(LEE, "not urgent"), LEE)
+    with h.bot.sessions() as s:
+        ticket = s.scalars(select(Ticket).where(Ticket.requester_email == LEE)).one()
+        assert ticket.incident_id == incident_id
+    assert any(f"Your ticket #{ticket.id} is part of a known problem" in r.text for r in replies)
