@@ -179,6 +179,8 @@ def test_a_new_reporter_of_a_declared_incident_is_told_and_linked_and_gets_no_ti
 def test_resolving_tells_each_linked_person_exactly_once(h: Harness, clock: Callable[..., None]) -> None:
     incident_id = declared(h, clock)
     h.say(SAM, OUTLOOK[5])  # linked as a new reporter
+    listing = Harness.to(h.say(TESS, "incidents"), TESS)[0]
+    assert listing.text.startswith("Open incidents: 1\n") and "4 people" in listing.text
     h.say(TESS, f"incident {incident_id} cause A bad add-in update was pushed overnight")
     resolve = f"incident.resolve:{incident_id}"
     h.press(TESS, resolve)
@@ -194,6 +196,7 @@ def test_resolving_tells_each_linked_person_exactly_once(h: Harness, clock: Call
         assert incident.root_cause == "A bad add-in update was pushed overnight"
     assert count(h, AuditRecord, AuditRecord.action == "incident.resolve") == 1
     assert "already resolved" in Harness.to(h.sent, TESS)[-1].text
+    assert "Recently resolved:" in Harness.to(h.say(TESS, "incidents"), TESS)[0].text
 
 
 def test_only_technicians_declare_or_resolve(h: Harness, clock: Callable[..., None]) -> None:
