@@ -128,10 +128,10 @@ def similar_reports(
     """Reports since `since` (None: any time) meeting `where` (and, when given, with an id `among`)
     whose cosine with `terms` is at least `threshold`, most similar first.
 
-    The term index gives each report sharing a term the number it shares, and the cosine bar is checked
-    while counting, in SQL, as shared² ≥ threshold² · |terms| · term_count (no square root, on any
-    database; each term row carries its report's term count); only the matches are then read, by primary
-    key. `among` narrows the term scan itself to a few reports (an incident's), read by primary key.
+    One query (one round trip): the term index gives each report sharing a term the number it shares,
+    and the cosine bar is checked while counting, as shared² ≥ threshold² · |terms| · term_count (no
+    square root, on any database; each term row carries its report's term count). `among` narrows the
+    term scan itself to a few reports (an incident's), read by primary key.
     """
     if not terms:
         return []
@@ -141,31 +141,41 @@ def similar_reports(
         narrowed.append(ProblemReportTerm.report_id.in_(list(among)))
     shared_count = func.count()
     counted = (
-        select(ProblemReportTerm.report_id, shared_count, ProblemReportTerm.term_count)
+        select(ProblemReportTerm.report_id, shared_count.label("shared"), ProblemReportTerm.term_count)
         .where(ProblemReportTerm.term.in_(list(terms)), *narrowed)
         .group_by(ProblemReportTerm.report_id, ProblemReportTerm.term_count)
         .having(shared_count * shared_count >= bar * ProblemReportTerm.term_count)
+        .subquery()
+    )
+    # The same bounds on the reports' side, so the join reads them through an index (the window's, or the
+    # ids given), never the whole history.
+    bounds = [] if since is None else [ProblemReport.reported_at >= since]
+    bounds += [] if among is None else [ProblemReport.id.in_(list(among))]
+    bounds += [] if exclude is None else [ProblemReport.id != exclude]
+    statement = (
+        select(
+            ProblemReport.id,
+            ProblemReport.person_email,
+            ProblemReport.reported_at,
+            ProblemReport.alert_id,
+            ProblemReport.incident_id,
+            counted.c.shared,
+            counted.c.term_count,
+        )
+        .join(counted, counted.c.report_id == ProblemReport.id)
+        .where(*bounds, *where)
     )
     session.flush()  # Core below does not autoflush: what this event changed must be seen
-    connection = session.connection()  # Core rows: no ORM loading, there may be hundreds
-    matches = {
-        report_id: shared / (len(terms) * term_count) ** 0.5
-        for report_id, shared, term_count in connection.execute(counted)
-        if report_id != exclude
-    }
-    if not matches:
-        return []
-    # Then the matches themselves, by primary key (never a scan of the reports, however long the history).
-    reports = select(
-        ProblemReport.id,
-        ProblemReport.person_email,
-        ProblemReport.reported_at,
-        ProblemReport.alert_id,
-        ProblemReport.incident_id,
-    ).where(ProblemReport.id.in_(list(matches)), *where)
     found = [
-        Neighbour(row.id, row.person_email, row.reported_at, row.alert_id, row.incident_id, matches[row.id])
-        for row in connection.execute(reports)
+        Neighbour(
+            row.id,
+            row.person_email,
+            row.reported_at,
+            row.alert_id,
+            row.incident_id,
+            row.shared / (len(terms) * row.term_count) ** 0.5,
+        )
+        for row in session.connection().execute(statement)  # Core rows: there may be hundreds
     ]
     return sorted(found, key=lambda n: (-n.similarity, -n.id))
 
