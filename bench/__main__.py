@@ -1,7 +1,7 @@
 """`make bench`: every benchmark the issues name, one after the other, each printing its figures.
 
 .venv/bin/python -m bench [kb] [intent] [everyday] [ldap] [reset] [delivery] [digest] [slack] [teams]
-                          [access] [entra]
+                          [access] [entra] [incident]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ SUITES = {
     "teams": "bench.teams_bench",
     "access": "bench.access_bench",
     "entra": "bench.entra_bench",
+    "incident": "bench.incident_bench",
 }
 
 

@@ -178,6 +178,13 @@ class Settings(BaseSettings):
     # A ticket this close to its resolution target (a share of the target) reminds its assignee.
     sla_warning_percent: int = Field(default=80, ge=1, le=99)
 
+    # widespread problems: similar reports clustering in a sliding window alert the technicians
+    incident_window_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    incident_min_reports: int = Field(default=5, ge=2)
+    incident_min_people: int = Field(default=3, ge=1)
+    # Cosine of two reports' content terms (handlers/problems.py); 0.55 chosen on bench/data (README).
+    incident_similarity: float = Field(default=0.55, gt=0, le=1)
+
     @field_validator("technicians", "managers", "digest_recipients", mode="before")
     @classmethod
     def _split_emails(cls, value: object) -> object:

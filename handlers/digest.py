@@ -15,7 +15,10 @@ loaded into Python, so the digest stays fast on years of tickets (bench/digest_b
 - **SLA breach**: a ticket opened in the period whose first response (or resolution) came later than
   its urgency's target, or has not come and the target has passed by the end of the period.
 
-Sections for flows that have not landed (incidents) are None: "no data yet".
+- **open incidents**: declared before the end of the period and not resolved by then (titles listed,
+  oldest first); declared and resolved count those events within the period.
+
+A section for a flow that has not landed would be None: "no data yet".
 """
 
 from __future__ import annotations
@@ -25,12 +28,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from bot.insights import TAKE_BACK_WINDOW
 from bot.redact import hide_secrets
-from bot.store.models import AccessGrant, AccessRequest, KbQuestion, ResetRequest, Ticket, TicketEvent
+from bot.store.models import (
+    AccessGrant,
+    AccessRequest,
+    Incident,
+    KbQuestion,
+    ResetRequest,
+    Ticket,
+    TicketEvent,
+)
 from handlers.ticket_views import OPEN_STATUSES
 
 if TYPE_CHECKING:
@@ -40,6 +51,7 @@ TREND_DAYS = 7
 TOP_UNANSWERED = 5
 LOW_SCORE = 2  # ratings 1–5: this or lower is listed with its comment
 LOW_SCORES_LISTED = 10
+OPEN_INCIDENTS_LISTED = 10
 APPROVAL_WAIT = timedelta(days=1)
 FIRST_RESPONSE_KINDS = ("claimed", "message_to_requester")
 # Backlog ages at the end of the period: (label, from, to) in days.
@@ -100,7 +112,7 @@ def figures(session: Session, settings: Settings, span: Period) -> dict[str, Any
         "satisfaction": _satisfaction(session, span),
         "approvals_waiting": _approvals_waiting(session, span),
         "grants_expiring": _grants_ending(session, span),
-        "incidents": None,
+        "incidents": _incidents(session, span),
         "trend": _trend(session, span),
     }
 
@@ -364,6 +376,33 @@ def _approvals_waiting(session: Session, span: Period) -> int:
         )
         or 0
     )
+
+
+def _incidents(session: Session, span: Period) -> dict[str, Any]:
+    """Open at the end of the period (count and titles), and declared / resolved within it."""
+    still_open = and_(
+        Incident.declared_at < span.end,
+        or_(Incident.resolved_at.is_(None), Incident.resolved_at >= span.end),
+    )
+    listed = session.execute(
+        select(Incident.id, Incident.title)
+        .where(still_open)
+        .order_by(Incident.declared_at, Incident.id)
+        .limit(OPEN_INCIDENTS_LISTED)
+    ).all()
+    declared, resolved, open_count = session.execute(
+        select(
+            _count(_within(Incident.declared_at, span)),
+            _count(_within(Incident.resolved_at, span)),
+            _count(still_open),
+        )
+    ).one()
+    return {
+        "open": int(open_count or 0),
+        "titles": [{"id": int(i), "title": hide_secrets(t)} for i, t in listed],
+        "declared": int(declared or 0),
+        "resolved": int(resolved or 0),
+    }
 
 
 # --- the 7-day trend -------------------------------------------------------------------------------------

@@ -178,7 +178,7 @@ def render(numbers: dict[str, Any]) -> str:
     lines += _satisfaction_lines(numbers["satisfaction"])
     lines.append(f"Approvals waiting more than a day: {numbers['approvals_waiting']}")
     lines.append(f"Access grants ending within a day: {_or_no_data(numbers['grants_expiring'])}")
-    lines.append(f"Open incidents: {_or_no_data(numbers['incidents'])}")
+    lines.append(_incident_line(numbers["incidents"]))
     lines.append("Last 7 days (requests / bot resolved / deflection): " + _trend_line(numbers["trend"]))
     return "\n".join(lines)
 
@@ -238,6 +238,14 @@ def _trend_line(trend: list[dict[str, Any]]) -> str:
         f"{row['day'][5:]} {row['requests']}/{row['bot_resolved']}/{_percent(row['deflection_rate'])}"
         for row in trend
     )
+
+
+def _incident_line(incidents: dict[str, Any] | None) -> str:
+    if incidents is None:
+        return f"Open incidents: {NO_DATA}"
+    titles = "; ".join(f"#{i['id']} {i['title']}" for i in incidents["titles"])
+    period = f" ({incidents['declared']} declared, {incidents['resolved']} resolved in the period)"
+    return f"Open incidents: {incidents['open'] or 'none'}{period}" + (f": {titles}" if titles else "")
 
 
 def _or_no_data(value: object) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from bot import insights
 from bot.messages import Button, Form, FormField
 from bot.redact import hide_secrets
-from handlers import conversations, ticket_views, tickets
+from handlers import conversations, problems, ticket_views, tickets
 from handlers.context import Context
 from handlers.registry import action, flow, in_flow
 
@@ -40,15 +40,26 @@ MIN_PROBLEM_CHARS = 5
 
 
 def start(
-    ctx: Context, *, problem: str = "", category: str = "question", transcript: str = "", intro: str = ""
+    ctx: Context,
+    *,
+    problem: str = "",
+    category: str = "question",
+    transcript: str = "",
+    intro: str = "",
+    check_incidents: bool = True,
+    report_id: int | None = None,
 ) -> None:
     """Begin a ticket; when the problem is already known, only urgency is asked.
 
     The ticket's transcript is what the caller says the bot tried, plus the last turns of the
-    conversation up to now (taken here, before this flow's own questions and answers).
+    conversation up to now (taken here, before this flow's own questions and answers). A problem that is
+    an open incident gets no ticket: the person is told it is known (`check_incidents=False` when they
+    insist, or were already told; `report_id` is then the report the ticket comes from).
     """
     if not problem and ctx.can_show_form:
         _offer_form(ctx, intro)
+        return
+    if problem and check_incidents and problems.check_message(ctx, problem) is not None:
         return
     said = conversations.transcript(ctx.state)
     ctx.state.start(
@@ -59,6 +70,8 @@ def start(
         transcript="\n\n".join(
             part for part in (transcript, said and ticket_views.CONVERSATION_HEADING + said) if part
         ),
+        check_incidents=check_incidents,
+        report_id=report_id,
     )
     lead = f"{intro} " if intro else ""
     if problem:
@@ -73,6 +86,9 @@ def start(
 @flow(FLOW)
 def on_text(ctx: Context, text: str) -> None:
     if ctx.state.step == "problem":
+        if ctx.state.data.get("check_incidents", True) and problems.check_message(ctx, text) is not None:
+            ctx.state.end()  # a known problem: no ticket, unless they insist (the reply offers one)
+            return
         ctx.state.goto("urgency", problem=hide_secrets(text.strip()))
         ctx.reply(URGENCY_QUESTION, URGENCY_BUTTONS)
     elif ctx.state.step == "urgency":
@@ -113,7 +129,10 @@ def on_form(ctx: Context, _: str) -> None:
         return
     said = conversations.transcript(ctx.state)
     transcript = said and ticket_views.CONVERSATION_HEADING + said
-    _open_ticket(ctx, problem=problem, urgent=urgency == "urgent", category="human", transcript=transcript)
+    ticket = _open_ticket(
+        ctx, problem=problem, urgent=urgency == "urgent", category="human", transcript=transcript
+    )
+    problems.ticket_opened(ctx, ticket.id, problem, question_id=None, report_id=None)  # a report like any
 
 
 @action("new_ticket.cancel")
@@ -143,6 +162,8 @@ def _open(ctx: Context, *, urgent: bool) -> None:
         transcript=data.get("transcript", ""),
     )
     insights.link_ticket(ctx.session, data.get("kb_question_id"), ticket.id)
+    question_id, report_id = data.get("kb_question_id"), data.get("report_id")
+    problems.ticket_opened(ctx, ticket.id, data["problem"], question_id=question_id, report_id=report_id)
 
 
 def _open_ticket(

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bot.clock import now
 from bot.messages import Button, Card
-from bot.store.models import KbArticle
+from bot.store.models import Incident, KbArticle
 from handlers import arguments, tickets
 from handlers.context import Context
 from handlers.registry import action, flow, in_flow
@@ -236,6 +236,25 @@ def on_draft(ctx: Context, argument: str) -> None:
     _show_draft(ctx)
 
 
+def review_known_issue(
+    ctx: Context, incident_id: int, *, title: str, body: str, questions: list[str]
+) -> None:
+    """The same review for a known issue drafted from an incident (handlers/incidents.py): `questions`
+    are how people reported it, so the article is found the way they ask; publishing it records the
+    article on the incident."""
+    ctx.state.start(
+        FLOW,
+        "review",
+        ticket_id=None,
+        incident_id=incident_id,
+        title=title,
+        body=body,
+        question=questions[0],
+        questions=questions,
+    )
+    _show_draft(ctx)
+
+
 @action("publish.revise")
 def on_revise(ctx: Context, article_id: str) -> None:
     """Edit an article published from a ticket: the same review, saved over the existing article."""
@@ -295,19 +314,22 @@ def on_publish(ctx: Context, _: str) -> None:
             f"Updated “{existing.title}” ({existing.id}). The bot answers with the new text from now on."
         )
         return
+    incident = ctx.session.get(Incident, data["incident_id"]) if data.get("incident_id") else None
     article = KbArticle(
         id=_article_id(ctx, data["title"]),
         title=data["title"],
         body=data["body"],
-        tags=["from-ticket"],
-        questions=[data["question"][:300]],
+        tags=["known-issue"] if incident is not None else ["from-ticket"],
+        questions=[question[:300] for question in data.get("questions") or [data["question"]]],
         links=[],
         author_email=ctx.speaker.email,
-        source_ticket_id=int(data["ticket_id"]),
+        source_ticket_id=int(data["ticket_id"]) if data.get("ticket_id") is not None else None,
         created_at=now(),
         updated_at=now(),
     )
     ctx.session.add(article)
+    if incident is not None:
+        incident.article_id = article.id
     ctx.state.end()
     ctx.reply(f"Published “{article.title}” ({article.id}). The bot answers with it from now on.")
 
@@ -321,8 +343,13 @@ def on_cancel(ctx: Context, _: str) -> None:
 
 def _show_draft(ctx: Context) -> None:
     data = ctx.state.data
+    heading = "Draft article:"
+    if data.get("incident_id"):
+        heading = f"Draft known issue from incident #{data['incident_id']}:"
+    elif data.get("ticket_id"):
+        heading = f"Draft article from ticket #{data['ticket_id']}:"
     ctx.reply(
-        f"Draft article from ticket #{data['ticket_id']}:",
+        heading,
         _review_buttons(),
         card=Card(data["title"], (("Body", data["body"]),)),
     )

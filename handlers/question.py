@@ -26,7 +26,7 @@ from bot.clock import now
 from bot.messages import Button
 from bot.redact import hide_secrets
 from bot.store.models import KbExample, KbQuestion, KbVote
-from handlers import arguments, conversations, new_ticket, tickets
+from handlers import arguments, conversations, new_ticket, problems, tickets
 from handlers.context import Context
 from handlers.registry import action
 from kb.lexical import normalised_wording
@@ -72,6 +72,8 @@ def answer(ctx: Context, text: str) -> None:
     knowledge = ctx.services.knowledge(ctx.session)
     result = knowledge.search(question.text)
     if result.answer is None:
+        if problems.check_question(ctx, question.text, question.id) is not None:
+            return  # a known problem: they were told so (and may still ask for a ticket)
         _offer_ticket(ctx, question, NO_ARTICLES if _is_empty(knowledge) else NO_ANSWER)
         return
     _present(ctx, question, result.answer, first=True)
@@ -125,7 +127,14 @@ def on_escalate(ctx: Context, argument: str) -> None:
     if question is None:
         return
     question.outcome, question.updated_at = "escalated", now()
-    new_ticket.start(ctx, problem=question.text, category="question", transcript=_transcript(question))
+    # Asking for a ticket is insisting on one: a known problem was already said to be known.
+    new_ticket.start(
+        ctx,
+        problem=question.text,
+        category="question",
+        transcript=_transcript(question),
+        check_incidents=False,
+    )
     ctx.state.data["kb_question_id"] = question.id  # for link_ticket, once the ticket exists
 
 

@@ -18,6 +18,7 @@ from handlers import (
     account,
     articles,
     conversations,
+    incidents,
     manager,
     new_ticket,
     places,
@@ -156,6 +157,8 @@ def _route(ctx: Context, text: str) -> None:
         return
     if articles.try_command(ctx, text):  # technicians' commands; anyone else is told so
         return
+    if incidents.try_command(ctx, text):  # the same
+        return
     if ctx.speaker.is_technician and technician.try_command(ctx, text):
         return
     if ctx.speaker.is_manager and manager.try_command(ctx, text):
@@ -281,6 +284,8 @@ def help_text(ctx: Context) -> str:
             "close N · reopen N · mine (assigned to me) · revoke access N REASON",
             "Articles: articles · article ID · edit article ID · withdraw article ID REASON ·",
             "restore article ID",
+            "Incidents: incidents · incident N · incident N cause TEXT · incident N resolve TEXT ·",
+            "incident N link T · incident N unlink T · incident N publish",
         ]
     if ctx.speaker.is_manager:
         lines += [

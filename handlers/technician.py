@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from bot import insights
 from bot.clock import now
 from bot.messages import Button, Form, FormField
-from handlers import arguments, articles, people, sla, ticket_views, tickets
+from handlers import arguments, articles, incidents, people, sla, ticket_views, tickets
 from handlers.context import Context
 from handlers.registry import action, flow, in_flow
 
@@ -102,6 +102,7 @@ def is_command(text: str) -> bool:
     match = _COMMAND.match(text)
     return (
         articles.is_command(text)
+        or incidents.is_command(text)
         or words in _QUEUE_WORDS | _REPORT_WORDS | _MINE_WORDS
         or bool(match and match["verb"].lower() in _COMMANDS)
     )
@@ -109,7 +110,7 @@ def is_command(text: str) -> bool:
 
 def try_command(ctx: Context, text: str) -> bool:
     """Run `text` as a technician command; False when it is not one."""
-    if articles.try_command(ctx, text):
+    if articles.try_command(ctx, text) or incidents.try_command(ctx, text):
         return True
     if text.strip().lower() in _QUEUE_WORDS:
         show_queue(ctx)

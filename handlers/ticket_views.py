@@ -68,6 +68,9 @@ def ticket_card(ticket: Ticket, *, full: bool = False, targets: sla.Targets | No
     left = sla.time_left(ticket, targets, now()) if targets is not None else ""
     if left:
         fields.append(("Target", left))
+    incident = ticket.incident if ticket.incident_id is not None else None  # read for linked tickets only
+    if incident is not None:
+        fields.append(("Incident", f"#{incident.id} ({incident.status}): {incident.title}"))
     fields.append(("Problem", ticket.problem))
     tried, _, conversation = ticket.transcript.partition(CONVERSATION_HEADING)
     if tried.strip():

@@ -97,9 +97,14 @@ class Ticket(Base):
     updated_at: Mapped[datetime]
     claimed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The widespread problem this ticket is part of (handlers/incidents.py); None for most tickets.
+    incident_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
     events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan"
+    )
+    incident: Mapped[Incident | None] = relationship(
+        primaryjoin="foreign(Ticket.incident_id) == Incident.id", viewonly=True
     )
 
 
@@ -396,3 +401,71 @@ class HomePage(Base):
 
 
 Index("ix_home_pages_stale", HomePage.stale_since)
+
+
+class ProblemReport(Base):
+    """A report of a problem — a ticket opened, or a question the knowledge base could not answer — kept
+    with its content terms, so that each new report is compared with the window's without re-reading them
+    (handlers/problems.py). `alert_id`: the cluster it was grouped in; `incident_id`: the incident it is
+    part of."""
+
+    __tablename__ = "problem_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_email: Mapped[str] = mapped_column(String(320))
+    source: Mapped[str] = mapped_column(String(12))  # ticket | question | message
+    text: Mapped[str] = mapped_column(Text)
+    term_count: Mapped[int] = mapped_column(Integer)
+    reported_at: Mapped[datetime] = mapped_column(index=True)
+    ticket_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    question_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("problem_alerts.id"), nullable=True, index=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True, index=True)
+
+
+class ProblemReportTerm(Base):
+    """One content term of one report: the inverted index the similarity check reads (only the reports
+    sharing a term with the new one, within the window, are touched)."""
+
+    __tablename__ = "problem_report_terms"
+
+    report_id: Mapped[int] = mapped_column(ForeignKey("problem_reports.id"), primary_key=True)
+    term: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The report's, copied: the cosine bar is checked while counting shared terms, before any join.
+    reported_at: Mapped[datetime]
+    term_count: Mapped[int] = mapped_column(Integer)
+
+
+Index("ix_problem_report_terms_term_at", ProblemReportTerm.term, ProblemReportTerm.reported_at)
+
+
+class ProblemAlert(Base):
+    """One alert in triage about a cluster of similar reports: open → declared (an incident) | dismissed
+    ("Not related": the cluster stays quiet while it keeps growing)."""
+
+    __tablename__ = "problem_alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    decided_by: Mapped[str] = mapped_column(String(320), default="")
+
+
+class Incident(Base):
+    """A widespread problem technicians declared: its reports and tickets link to it; while it is open, new
+    reporters of the same problem are told it is known; resolving it tells every linked person."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(12), default="open", index=True)  # open | resolved
+    title: Mapped[str] = mapped_column(String(300))
+    root_cause: Mapped[str] = mapped_column(Text, default="")
+    resolution: Mapped[str] = mapped_column(Text, default="")
+    alert_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    declared_by: Mapped[str] = mapped_column(String(320))
+    declared_at: Mapped[datetime]
+    resolved_by: Mapped[str] = mapped_column(String(320), default="")
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    article_id: Mapped[str | None] = mapped_column(String(80), nullable=True)  # "publish as known issue"

@@ -175,7 +175,8 @@ def test_the_figures_of_a_seeded_day_are_exactly_right(database: str, frozen_clo
         "low": [{"ticket": 2, "rating": 2, "comment": "slow answer"}],
     }
     assert numbers["approvals_waiting"] == 1
-    assert numbers["incidents"] is None and numbers["grants_expiring"] == 0
+    assert numbers["incidents"] == {"open": 0, "titles": [], "declared": 0, "resolved": 0}
+    assert numbers["grants_expiring"] == 0
     trend = {
         row["day"]: (row["requests"], row["bot_resolved"], row["deflection_rate"]) for row in numbers["trend"]
     }
@@ -194,7 +195,7 @@ def test_the_figures_of_a_seeded_day_are_exactly_right(database: str, frozen_clo
     assert "#2 rated 2: slow answer" in text
     assert "honest deflection 17%" in text
     assert "printer jams on floor 3 (×2)" in text
-    assert "Open incidents: no data yet" in text
+    assert "Open incidents: none (0 declared, 0 resolved in the period)" in text
     json.dumps(numbers)  # every figure is JSON-ready
 
 
