@@ -48,6 +48,7 @@ def chat(speaker: str, as_json: bool) -> None:
 def run_console(settings: Settings, speaker: str, as_json: bool, banner: str = "") -> None:
     from automations.directory import DirectoryError
     from bot.bootstrap import build_app
+    from bot.delivery.threads import last_reply_to
     from bot.platforms.console import CONSOLE_HELP, ConsoleChat
 
     def lookup_name(email: str) -> str | None:
@@ -60,6 +61,7 @@ def run_console(settings: Settings, speaker: str, as_json: bool, banner: str = "
     console = ConsoleChat(None, lookup_name, speaker, as_json=as_json)
     app = build_app(settings, chat=[console])
     console.handle = app.bot.handle
+    console.remember = lambda email: last_reply_to(app.sessions, ConsoleChat.platform, email)
     if lookup_name(speaker.strip().lower()) is None:
         raise click.ClickException(
             f"{speaker} is not in the directory ({_directory_name(settings)}); "

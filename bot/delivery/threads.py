@@ -78,3 +78,23 @@ class TicketThreads:
                     loaded = payloads.load(payload)
                     return loaded if isinstance(loaded, Reply) else None
         return None
+
+
+def last_reply_to(sessions: sessionmaker[Session], platform: str, recipient: str) -> Reply | None:
+    """What the bot last delivered to `recipient` on `platform` — a terminal started again shows its
+    buttons as they were, so "2" still presses the second one after a restart mid-conversation."""
+    statement = (
+        select(OutboxMessage.payload)
+        .where(
+            OutboxMessage.platform == platform,
+            OutboxMessage.recipient == recipient,
+            OutboxMessage.status == "delivered",
+            OutboxMessage.kind.in_(("send", "update")),
+        )
+        .order_by(OutboxMessage.id.desc())
+        .limit(1)
+    )
+    with sessions() as session:
+        payload = session.scalar(statement)
+    loaded = payloads.load(payload) if payload else None
+    return loaded if isinstance(loaded, Reply) else None

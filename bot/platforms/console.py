@@ -9,7 +9,9 @@ manager).
 
 Which buttons a number chooses from: those of the latest message shown to the speaker — any new message
 to them replaces their set, even one without buttons, so "2" never presses a button from an old
-question — unless a channel they can see (triage) posted buttons more recently than that.
+question — unless a channel they can see (triage) posted buttons more recently than that. A terminal
+started again (or switched to someone with `/as`) begins with the buttons of the latest message the
+speaker was shown before, from `remember`, so a restart mid-conversation loses nothing.
 """
 
 from __future__ import annotations
@@ -49,8 +51,10 @@ class ConsoleChat:
         out: TextIO = sys.stdout,
         err: TextIO = sys.stderr,
         as_json: bool = False,
+        remember: Callable[[str], Reply | None] | None = None,
     ) -> None:
         self.handle = handle
+        self.remember = remember  # the latest message shown to someone in an earlier session
         self.lookup_name = lookup_name
         self.speaker = speaker.strip().lower()
         self.out, self.err, self.as_json = out, err, as_json
@@ -160,13 +164,25 @@ class ConsoleChat:
             name=self.lookup_name(self.speaker) or self.speaker,
         )
 
+    def _recall(self) -> None:
+        """The speaker's buttons from before this session, unless this session has shown them something;
+        older than anything shown here, so they come first."""
+        if self.remember is None or self.speaker in self._buttons:
+            return
+        earlier = self.remember(self.speaker)
+        if earlier is not None:
+            self._buttons = {self.speaker: list(earlier.buttons), **self._buttons}
+            self._hints.setdefault(self.speaker, earlier.input_hint)
+
     def _visible_buttons(self) -> list[Button]:
         """The buttons of the latest message the speaker can see: their own, or a channel's posted since."""
+        self._recall()
         visible = [to for to in self._buttons if to == self.speaker or to.startswith("#")]
         return self._buttons[visible[-1]] if visible else []
 
     def _typing_a_code(self, text: str) -> bool:
         """Digits answering the speaker's latest message when it asked for a code (`Reply.input_hint`)."""
+        self._recall()
         visible = [to for to in self._buttons if to == self.speaker or to.startswith("#")]
         asked_for_code = (
             bool(visible) and visible[-1] == self.speaker and self._hints.get(self.speaker) == "code"

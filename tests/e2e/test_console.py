@@ -141,6 +141,16 @@ def test_restart_mid_conversation_resumes(env: dict[str, str]) -> None:
     assert json.loads(listed.splitlines()[0])["problem"] == "My second monitor stays black"
 
 
+def test_a_button_number_typed_after_a_restart_presses_the_button_shown_before(env: dict[str, str]) -> None:
+    first = chat(env, ADA, "I need to talk to a human", "My second monitor stays black")
+    labels = [b["label"] for b in first.to(ADA)[-1]["buttons"]]
+    assert labels[1] == "Not urgent"
+    second = chat(env, ADA, "2")  # a new terminal: "2" is still the second button of the last question
+    assert re.search(r"I've opened ticket #\d+; a technician will pick it up", second.to(ADA)[-1]["text"])
+    third = chat(env, ADA, "2")  # that message had no buttons: "2" is a message again, not a stale press
+    assert "There is no button" not in third.stderr and third.to(ADA)
+
+
 def test_bad_input_gets_clear_errors(env: dict[str, str]) -> None:
     unknown = chat(env, "nobody@nowhere.example", "hello")
     assert unknown.code != 0 and "nobody@nowhere.example is not in the directory" in unknown.stderr
