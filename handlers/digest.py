@@ -13,7 +13,8 @@ loaded into Python, so the digest stays fast on years of tickets (bench/digest_b
   the three days after it (bot.insights.TAKE_BACK_WINDOW; stricter than its topic check, which needs the
   knowledge base and cannot run in SQL); the rate is deflected / asked;
 - **SLA breach**: a ticket opened in the period whose first response (or resolution) came later than
-  its urgency's target, or has not come and the target has passed by the end of the period.
+  its urgency's target, or has not come and the target has passed by the end of the period (or by now,
+  for a period still running: `Period.as_of`; backlog ages and waiting approvals are read then too).
 
 - **open incidents**: declared before the end of the period and not resolved by then (titles listed,
   oldest first); declared and resolved count those events within the period.
@@ -31,6 +32,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from bot.clock import now
 from bot.insights import TAKE_BACK_WINDOW
 from bot.redact import hide_secrets
 from bot.store.models import (
@@ -77,6 +79,12 @@ class Period:
     @property
     def end(self) -> datetime:
         return _midnight(self.last + timedelta(days=1), self.zone)
+
+    @property
+    def as_of(self) -> datetime:
+        """The moment states are read at: the period's end, or now for a period still running ("this
+        week" asked on Tuesday) — a ticket opened a minute ago has breached nothing and is minutes old."""
+        return min(self.end, now())
 
     def day_bounds(self, day: date) -> tuple[datetime, datetime]:
         return _midnight(day, self.zone), _midnight(day + timedelta(days=1), self.zone)
@@ -265,7 +273,7 @@ def _tickets(session: Session, settings: Settings, span: Period) -> dict[str, An
         (Ticket.urgent, settings.sla_resolution_urgent * 3600),
         else_=settings.sla_resolution_normal * 3600,
     )
-    end = literal(span.end, Ticket.created_at.type)
+    end = literal(span.as_of, Ticket.created_at.type)
     opened = session.execute(
         select(
             func.count(),
@@ -316,9 +324,9 @@ def _first_contact() -> ColumnElement[bool]:
 def _backlog(session: Session, span: Period) -> dict[str, int]:
     columns = []
     for _label, low, high in AGE_BUCKETS:
-        condition = Ticket.created_at <= span.end - timedelta(days=low)
+        condition = Ticket.created_at <= span.as_of - timedelta(days=low)
         if high is not None:
-            condition = and_(condition, Ticket.created_at > span.end - timedelta(days=high))
+            condition = and_(condition, Ticket.created_at > span.as_of - timedelta(days=high))
         columns.append(_count(condition))
     row = session.execute(
         select(*columns).where(Ticket.status.in_(OPEN_STATUSES), Ticket.created_at < span.end)
@@ -366,16 +374,19 @@ def _satisfaction(session: Session, span: Period) -> dict[str, Any]:
 
 
 def _approvals_waiting(session: Session, span: Period) -> int:
-    return int(
-        session.scalar(
-            select(func.count()).where(
-                ResetRequest.status == "pending",
-                ResetRequest.method == "manager_approval",
-                ResetRequest.created_at < span.end - APPROVAL_WAIT,
-            )
+    """Resets waiting for a manager, and access requests waiting for their approvers, for over a day."""
+    since = span.as_of - APPROVAL_WAIT
+    resets = session.scalar(
+        select(func.count()).where(
+            ResetRequest.status == "pending",
+            ResetRequest.method == "manager_approval",
+            ResetRequest.created_at < since,
         )
-        or 0
     )
+    access = session.scalar(
+        select(func.count()).where(AccessRequest.status == "pending", AccessRequest.created_at < since)
+    )
+    return int(resets or 0) + int(access or 0)
 
 
 def _incidents(session: Session, span: Period) -> dict[str, Any]:

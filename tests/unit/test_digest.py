@@ -212,6 +212,22 @@ def test_a_period_of_several_days_counts_them_all(sqlite_url: str, frozen_clock)
     assert week["automation"]["unlocks_done"] == 2
 
 
+def test_a_period_still_running_counts_only_targets_already_missed(sqlite_url: str, frozen_clock) -> None:  # type: ignore[no-untyped-def]
+    frozen_clock(datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+    bot, services = build_bot(sqlite_url)
+    with bot.sessions.begin() as s:
+        ticket(s, at(1, 9, 55, month=12))  # normal: first response due at 13:55, resolution in 3 days
+        ticket(s, at(1, 9, 0, month=12), urgent=True)  # urgent: first response was due at 9:30
+    today = digest.period(date(2026, 12, 1), 1, "UTC")  # ends at midnight, 14 h from now
+    with bot.sessions() as s:
+        now_figures = digest.figures(s, services.settings, today)
+    assert now_figures["tickets"]["sla_breaches"] == {"first_response": 1, "resolution": 0}
+    frozen_clock(datetime(2026, 12, 1, 14, 0, tzinfo=UTC))  # 13:55 has passed too
+    with bot.sessions() as s:
+        later = digest.figures(s, services.settings, today)
+    assert later["tickets"]["sla_breaches"] == {"first_response": 2, "resolution": 0}
+
+
 def test_the_local_day_follows_the_time_zone(sqlite_url: str, frozen_clock) -> None:  # type: ignore[no-untyped-def]
     frozen_clock(NOW)
     bot, services = build_bot(sqlite_url)
@@ -287,3 +303,4 @@ def test_access_requests_and_grants_count_once_they_happen(sqlite_url: str, froz
     # 1 grant × 20 minutes (the documented default), nothing else happened
     assert numbers["automation"]["minutes_saved"] == 20 and numbers["automation"]["resolved"] == 1
     assert numbers["grants_expiring"] == 1
+    assert numbers["approvals_waiting"] == 1  # the 29th's request, 39 h old at midnight; the 30th's are not
