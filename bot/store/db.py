@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -13,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
@@ -24,7 +26,10 @@ class DatabaseError(Exception):
     """The database cannot be used; the message says why and what to do."""
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pre_ping: bool = True) -> Engine:
+    """The engine for `url`. `pre_ping` tests each pooled connection before use (a round trip per
+    transaction) so a connection the server dropped is replaced unseen; without it, the first statement
+    on such a connection fails and the caller retries (the dispatcher: `retry_if_disconnected`)."""
     try:
         parsed = make_url(url)
     except ArgumentError as error:
@@ -37,7 +42,7 @@ def make_engine(url: str) -> Engine:
             return _sqlite_engine(url)
         if parsed.drivername == "postgresql":
             url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
-        return create_engine(url, pool_pre_ping=True, connect_args=_connect_timeout(backend))
+        return create_engine(url, pool_pre_ping=pre_ping, connect_args=_connect_timeout(backend))
     except (NoSuchModuleError, ImportError):  # a driver that is not installed, or no such driver
         raise DatabaseError(
             f"FRONTDESK_DATABASE_URL: the {parsed.drivername}:// driver is not available; {SUPPORTED}"
@@ -84,6 +89,27 @@ def _sqlite_begin(connection: Connection) -> None:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def without_pre_ping(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """The same database on an engine of its own that does not ping before each transaction — for the
+    dispatcher, whose two short transactions per message the ping would lengthen by a round trip each.
+    SQLite has no ping to save: its factory is returned as it is."""
+    engine = sessions.kw.get("bind")
+    if not isinstance(engine, Engine) or engine.dialect.name == "sqlite":
+        return sessions
+    return make_session_factory(make_engine(engine.url.render_as_string(hide_password=False), pre_ping=False))
+
+
+def retry_if_disconnected(work: Callable[[], T]) -> T:
+    """Run `work` (a whole transaction); once more if it failed because the server had dropped the pooled
+    connection (a restart, an idle timeout): the pool has then let go of it and reconnects."""
+    try:
+        return work()
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        return work()
 
 
 @contextmanager
