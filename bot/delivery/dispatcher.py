@@ -5,9 +5,9 @@ its rows `FOR UPDATE SKIP LOCKED` on PostgreSQL, so two processes never take the
 any transaction, then marked `delivered` with the platform's reference (one statement for the batch), or
 put back with exponential back-off and jitter. After the last attempt it is `dead` and the technicians are
 told in triage. A row is only sent once every earlier row to the same recipient has been delivered or
-given up, so messages never arrive out of order. A claim that outlives its holder (the process died mid-send) lapses after a while and the row is tried
-again: delivery is at least once, and a crash *between* the platform accepting a message and the row
-being marked is the one case that can repeat it.
+given up, so messages never arrive out of order. A claim that outlives its holder (the process died
+mid-send) lapses after a while and the row is tried again: delivery is at least once, and a crash
+*between* the platform accepting a message and the row being marked is the one case that can repeat it.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import random
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, cast
 
 import structlog
-from sqlalchemy import Row, Table, bindparam, func, or_, select, update
+from sqlalchemy import Row, Table, Update, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import logs
@@ -83,16 +83,35 @@ class _Claimed:
         return cls(row.id, row.kind, row.platform, row.recipient, dict(row.address), dict(row.payload), ref)
 
 
+# Core statements on the table, built once: no ORM objects are loaded to claim or record a row.
+_OUTBOX = cast(Table, OutboxMessage.__table__)
 _CLAIMED_COLUMNS = (
-    OutboxMessage.id,
-    OutboxMessage.kind,
-    OutboxMessage.platform,
-    OutboxMessage.recipient,
-    OutboxMessage.address,
-    OutboxMessage.payload,
-    OutboxMessage.topic,
-    OutboxMessage.ref_row_id,
-    OutboxMessage.message_ref,
+    "id",
+    "kind",
+    "platform",
+    "recipient",
+    "address",
+    "payload",
+    "topic",
+    "ref_row_id",
+    "message_ref",
+)
+_DELIVERED = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("row_id"))
+    .values(
+        status="delivered",
+        message_ref=bindparam("ref"),
+        delivered_at=bindparam("moment"),
+        last_error="",
+        claimed_until=None,
+    )
+)
+# Claimed but not sent (an earlier message to them failed, or the original of an update is on its way).
+_HAND_BACK = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(status="pending", attempts=_OUTBOX.c.attempts - 1, claimed_until=None)
 )
 
 
@@ -112,6 +131,9 @@ class Dispatcher:
         self.routes = routes
         self.triage = "#" + triage_channel
         self._lapsed_at = -1e9
+        self._claim_for = timedelta(seconds=policy.claim_seconds)
+        self._claim_due = self._claim_statement(by_id=False)
+        self._claim_by_id = self._claim_statement(by_id=True)
 
     # --- entry points -----------------------------------------------------------------------------------
 
@@ -178,7 +200,11 @@ class Dispatcher:
         is handed back, with what follows it to the same recipient."""
         moment = now()
         with self.sessions.begin() as session:
-            rows = sorted(session.execute(self._claim_statement(ids, moment)), key=lambda row: row.id)
+            params: dict[str, Any] = {"moment": moment, "until": moment + self._claim_for}
+            if ids is not None:
+                params["ids"] = ids
+            claim = self._claim_by_id if ids is not None else self._claim_due
+            rows = sorted(session.execute(claim, params), key=lambda row: row.id)
             claimed, back = [], []
             waiting: set[tuple[str, str]] = set()
             for row in rows:
@@ -190,40 +216,34 @@ class Dispatcher:
                     continue
                 claimed.append(_Claimed.of(row, ref))
             if back:
-                session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id.in_(back))
-                    .values(status="pending", attempts=OutboxMessage.attempts - 1, claimed_until=None)
-                    .execution_options(synchronize_session=False)
-                )
+                session.execute(_HAND_BACK, {"ids": back})
             return claimed
 
-    def _claim_statement(self, ids: list[int] | None, moment: datetime) -> Any:
+    def _claim_statement(self, *, by_id: bool) -> Update:
         """Due rows for our platforms (a batch, `FOR UPDATE SKIP LOCKED` on PostgreSQL so two processes
         never take the same row; SQLite's BEGIN IMMEDIATE serialises claims) become `sending`, except a
         row with an earlier unfinished message to the same recipient outside the batch — waiting for a
         retry, or being sent by another process: it waits its turn. Deletions (of a secret's message,
-        due minutes later) keep no order and hold nothing up."""
-        due = select(
-            OutboxMessage.id, OutboxMessage.platform, OutboxMessage.recipient, OutboxMessage.kind
-        ).where(
-            OutboxMessage.status == "pending",
-            OutboxMessage.next_attempt_at <= moment,
-            OutboxMessage.platform.in_(self.deliverers),
+        due minutes later) keep no order and hold nothing up. Built once (building it is dearer than
+        running it): `moment`, `until` and, `by_id`, the `ids` are bound at each claim."""
+        due = select(_OUTBOX.c.id, _OUTBOX.c.platform, _OUTBOX.c.recipient, _OUTBOX.c.kind).where(
+            _OUTBOX.c.status == "pending",
+            _OUTBOX.c.next_attempt_at <= bindparam("moment"),
+            _OUTBOX.c.platform.in_(list(self.deliverers)),
         )
-        if ids is not None:
-            due = due.where(OutboxMessage.id.in_(ids))
-        batch = due.order_by(OutboxMessage.id).limit(BATCH).with_for_update(skip_locked=True).cte("batch")
+        if by_id:
+            due = due.where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+        batch = due.order_by(_OUTBOX.c.id).limit(BATCH).with_for_update(skip_locked=True).cte("batch")
         # Per recipient of the batch, their first unfinished message outside it (one pass over the table).
         first_outside = (
-            select(OutboxMessage.platform, OutboxMessage.recipient, func.min(OutboxMessage.id).label("id"))
+            select(_OUTBOX.c.platform, _OUTBOX.c.recipient, func.min(_OUTBOX.c.id).label("id"))
             .where(
-                OutboxMessage.status.in_(UNFINISHED),
-                OutboxMessage.kind != "delete",
-                OutboxMessage.recipient.in_(select(batch.c.recipient)),
-                OutboxMessage.id.not_in(select(batch.c.id)),
+                _OUTBOX.c.status.in_(UNFINISHED),
+                _OUTBOX.c.kind != "delete",
+                _OUTBOX.c.recipient.in_(select(batch.c.recipient)),
+                _OUTBOX.c.id.not_in(select(batch.c.id)),
             )
-            .group_by(OutboxMessage.platform, OutboxMessage.recipient)
+            .group_by(_OUTBOX.c.platform, _OUTBOX.c.recipient)
             .cte("first_outside")
         )
         held_up = (
@@ -237,15 +257,10 @@ class Dispatcher:
         )
         in_line = select(batch.c.id).where(or_(batch.c.kind == "delete", ~held_up))
         return (
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(in_line))
-            .values(
-                status="sending",
-                attempts=OutboxMessage.attempts + 1,
-                claimed_until=moment + timedelta(seconds=self.policy.claim_seconds),
-            )
-            .returning(*_CLAIMED_COLUMNS)
-            .execution_options(synchronize_session=False)
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id.in_(in_line))
+            .values(status="sending", attempts=_OUTBOX.c.attempts + 1, claimed_until=bindparam("until"))
+            .returning(*(_OUTBOX.c[name] for name in _CLAIMED_COLUMNS))
         )
 
     def _record(self, outcomes: list[_Outcome]) -> None:
@@ -256,27 +271,14 @@ class Dispatcher:
         delivered = [o for o in outcomes if o.tried and not o.error]
         untried = [o.item.id for o in outcomes if not o.tried]
         failed = [o for o in outcomes if o.tried and o.error]
-        table = cast(Table, OutboxMessage.__table__)  # Core statements: no ORM objects to load
         with self.sessions.begin() as session:
             if delivered:
+                moment = now()
                 session.execute(
-                    update(table)
-                    .where(table.c.id == bindparam("row_id"))
-                    .values(
-                        status="delivered",
-                        message_ref=bindparam("ref"),
-                        delivered_at=now(),
-                        last_error="",
-                        claimed_until=None,
-                    ),
-                    [{"row_id": o.item.id, "ref": o.ref} for o in delivered],
+                    _DELIVERED, [{"row_id": o.item.id, "ref": o.ref, "moment": moment} for o in delivered]
                 )
             if untried:  # its turn comes again
-                session.execute(
-                    update(table)
-                    .where(table.c.id.in_(untried))
-                    .values(status="pending", attempts=table.c.attempts - 1, claimed_until=None)
-                )
+                session.execute(_HAND_BACK, {"ids": untried})
             for outcome in failed:
                 row = session.get(OutboxMessage, outcome.item.id)
                 if row is not None:
