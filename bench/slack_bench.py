@@ -227,12 +227,15 @@ def serve_bot(api_url: str, database_url: str, employees: int, pipe: Connection)
     """The bot as `frontdesk run slack` runs it in HTTP mode: port out, then CPU seconds used under load."""
     from automations.demo_directory import DemoDirectory
     from bot.bootstrap import build_app
+    from bot.logs import configure_logging
     from bot.platforms.slack.run import build_slack
     from bot.platforms.slack.server import SlackHttpServer
     from bot.settings import load_settings
     from handlers.jobs import SCHEDULE
 
-    quiet()
+    # Logged as in production (JSON lines at INFO), to nowhere: the lines' cost is part of a message's.
+    logging.disable(logging.NOTSET)
+    configure_logging("INFO", "json", stream=open(os.devnull, "w"))  # noqa: SIM115 - for the process's life
     settings = load_settings(
         database_url=database_url,
         slack_bot_token="xoxb-bench",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -65,10 +66,56 @@ def _sqlite_engine(url: str) -> Engine:
     under a shared lock and then tried to write could be refused at once ("database is locked") instead
     of waiting its turn under busy_timeout.
     """
-    engine = create_engine(url, connect_args={"timeout": 15})
+    engine = create_engine(url, connect_args={"timeout": BUSY_SECONDS})
     event.listen(engine, "connect", _sqlite_connect)
-    event.listen(engine, "begin", _sqlite_begin)
+    turn = _WriteTurn()
+    event.listen(engine, "begin", lambda connection: _sqlite_begin(connection, turn))
+    event.listen(engine, "checkin", lambda _, record: turn.give_back(record.record_info))
     return engine
+
+
+BUSY_SECONDS = 15
+
+
+class _WriteTurn:
+    """This process's threads take turns at SQLite's write lock, and the next one goes the moment it is
+    free. Left to SQLite, a thread finding the lock taken sleeps and retries with growing pauses (up to
+    100 ms each), and while the other threads keep writing it may not get in for half a second or more —
+    measured: the dispatcher's thread, behind the handlers' commits, delivered a message 0.5–1.5 s late.
+
+    Held from BEGIN until the connection goes back to the pool (after its commit or rollback). Other
+    processes on the file still meet SQLite's own wait. A thread may take it again (a second connection
+    of its own: SQLite then refuses that one as before), and no one waits longer than the busy timeout."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+        self._depth = 0
+
+    def take(self, held: dict[Any, Any] | None) -> None:
+        if held is None:  # a connection detached from the pool: nothing would give its turn back
+            return
+        me = threading.get_ident()
+        if self._owner != me:
+            # A turn never given back (a bug) is taken over after the busy timeout: SQLite's own lock
+            # still keeps the writes apart, so this only ever decides who waits, never what is written.
+            self._lock.acquire(timeout=BUSY_SECONDS)
+            self._owner, self._depth = me, 0
+        self._depth += 1
+        held[_TURNS] = held.get(_TURNS, 0) + 1
+
+    def give_back(self, held: dict[Any, Any] | None) -> None:
+        turns = held.pop(_TURNS, 0) if held is not None else 0
+        if not turns or self._depth <= 0:
+            return
+        self._depth -= turns
+        if self._depth <= 0:
+            self._owner, self._depth = None, 0
+            if self._lock.locked():
+                self._lock.release()
+
+
+_TURNS = "frontdesk_write_turns"  # how many turns a pooled connection holds (its record's info)
 
 
 def _sqlite_connect(dbapi_connection: object, _: object) -> None:
@@ -83,8 +130,14 @@ def _sqlite_connect(dbapi_connection: object, _: object) -> None:
     cursor.close()
 
 
-def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_begin(connection: Connection, turn: _WriteTurn) -> None:
+    held = connection.connection.record_info  # the pooled connection's: the pool's checkin sees it too
+    turn.take(held)
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        turn.give_back(held)
+        raise
 
 
 CHECKPOINT_SECONDS = 1.0
