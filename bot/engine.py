@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 
 import structlog
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import logs
@@ -162,13 +162,14 @@ class Bot:
 
     @staticmethod
     def _claim_event(session: Session, inbound: Inbound) -> None:
+        """Record the event id, or stop if it was handled before: one INSERT … ON CONFLICT DO NOTHING
+        (a concurrent retry of the same event waits for this transaction, then inserts nothing)."""
         if not inbound.event_id:
             return
-        try:
-            with session.begin_nested():
-                session.add(ProcessedEvent(event_id=inbound.event_id[:200], at=now()))
-        except IntegrityError:
-            raise _Duplicate() from None
+        table = ProcessedEvent.__table__
+        insert = identities.insert_for(session)(table).values(event_id=inbound.event_id[:200], at=now())
+        if session.execute(insert.on_conflict_do_nothing().returning(table.c.event_id)).first() is None:
+            raise _Duplicate()
 
     # --- a scheduled job --------------------------------------------------------------------------------
 

@@ -5,7 +5,8 @@
   rows other processes left and deletions that fell due;
 - APScheduler 3 for the rest: the lease, renewed every third of FRONTDESK_LEASE_SECONDS, and the scheduled
   jobs (handlers/jobs.py), run only while this process holds the lease, each through the engine as a unit
-  of work with the system actor.
+  of work with the system actor; and, on SQLite, the write-ahead log's checkpoint every second
+  (bot/store/db.py `checkpoint`), so no commit has to do it.
 
 The dispatcher has its own thread rather than an APScheduler job because a job already running cannot be
 woken again: a commit during a sweep would wait for the next tick (measured: p99 over a second).
@@ -25,6 +26,7 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.lease import Lease
+from bot.store import db
 from handlers.jobs import SCHEDULE, Scheduled
 
 if TYPE_CHECKING:
@@ -100,6 +102,14 @@ class BackgroundWork:
                 seconds=job.every_seconds,
                 id=job.name,
                 next_run_time=started + timedelta(seconds=2),
+            )
+        if self.app.engine.dialect.name == "sqlite":  # every process that writes, leader or not
+            self.scheduler.add_job(
+                db.checkpoint,
+                "interval",
+                args=[self.app.engine],
+                seconds=db.CHECKPOINT_SECONDS,
+                id="checkpoint",
             )
         self.app.delivery.on_wake(self.delivery.wake)
         self.delivery.start()

@@ -26,6 +26,7 @@ RECENT_TURNS = 8
 TURN_CHARS = 300
 NOT_KEPT = "(not kept: it may contain a password or a code)"
 _TOPIC = "topic"  # a marker among the turns: what follows it is about the current problem
+_LOADED = "conversations"  # session.info key: the rows `load` read, by email
 
 
 def load(session: Session, email: str, timeout_minutes: int) -> State:
@@ -34,6 +35,7 @@ def load(session: Session, email: str, timeout_minutes: int) -> State:
     if row is None:
         row = _new_row(session, email)
         session.flush()
+    session.info.setdefault(_LOADED, {})[email] = row
     data = dict(row.data or {})
     recent = data.pop(RECENT_KEY, [])
     state = State(
@@ -50,7 +52,7 @@ def load(session: Session, email: str, timeout_minutes: int) -> State:
 
 
 def save(session: Session, email: str, state: State) -> None:
-    row = _row(session, email) or _new_row(session, email)
+    row = _loaded(session, email) or _row(session, email) or _new_row(session, email)
     row.flow, row.step = state.flow, state.step
     row.data = {**state.data, RECENT_KEY: state.recent[-RECENT_TURNS:]}
     row.thread_ticket_id = state.thread_ticket_id
@@ -149,6 +151,13 @@ def _choices(turn: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _row(session: Session, email: str) -> Conversation | None:
     return session.scalars(select(Conversation).where(Conversation.person_email == email)).first()
+
+
+def _loaded(session: Session, email: str) -> Conversation | None:
+    """The row `load` read in this transaction, without asking the database again (the session forgets
+    an unchanged object nobody holds, so `load` keeps it in the session's own info)."""
+    row = session.info.get(_LOADED, {}).get(email)
+    return row if isinstance(row, Conversation) and row in session else None
 
 
 def _new_row(session: Session, email: str) -> Conversation:

@@ -1,13 +1,13 @@
 """The dispatcher: deliver committed outbox rows, once each, in order per recipient, retrying failures.
 
-A row is claimed before it is sent (`pending → sending`, a conditional update — with `FOR UPDATE SKIP
-LOCKED` on PostgreSQL — so two processes never take the same row), sent outside any transaction, then
-marked `delivered` with the platform's reference, or put back with exponential back-off and jitter. After
-the last attempt it is `dead` and the technicians are told in triage. A row is only sent once every
-earlier row to the same recipient has been delivered or given up, so messages never arrive out of order.
-A claim that outlives its holder (the process died mid-send) lapses after a while and the row is tried
-again: delivery is at least once, and a crash *between* the platform accepting a message and the row
-being marked is the one case that can repeat it.
+A row is claimed before it is sent (`pending → sending`: a batch in one `UPDATE … RETURNING`, choosing
+its rows `FOR UPDATE SKIP LOCKED` on PostgreSQL, so two processes never take the same row), sent outside
+any transaction, then marked `delivered` with the platform's reference (one statement for the batch), or
+put back with exponential back-off and jitter. After the last attempt it is `dead` and the technicians are
+told in triage. A row is only sent once every earlier row to the same recipient has been delivered or
+given up, so messages never arrive out of order. A claim that outlives its holder (the process died
+mid-send) lapses after a while and the row is tried again: delivery is at least once, and a crash
+*between* the platform accepting a message and the row being marked is the one case that can repeat it.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import Row, Table, Update, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import logs
@@ -29,6 +29,7 @@ from bot.delivery import payloads
 from bot.delivery.port import Deliverer, DeliveryError, MessageRef
 from bot.delivery.routes import Routes
 from bot.messages import Reply, shorten
+from bot.store.db import retry_if_disconnected
 from bot.store.models import OutboxMessage
 
 log = structlog.get_logger(__name__)
@@ -78,8 +79,40 @@ class _Claimed:
     ref: MessageRef | None  # for update/delete: the message acted on
 
     @classmethod
-    def of(cls, row: OutboxMessage, ref: MessageRef | None) -> _Claimed:
+    def of(cls, row: Row[Any], ref: MessageRef | None) -> _Claimed:
         return cls(row.id, row.kind, row.platform, row.recipient, dict(row.address), dict(row.payload), ref)
+
+
+# Core statements on the table, built once: no ORM objects are loaded to claim or record a row.
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_CLAIMED_COLUMNS = (
+    "id",
+    "kind",
+    "platform",
+    "recipient",
+    "address",
+    "payload",
+    "topic",
+    "ref_row_id",
+    "message_ref",
+)
+_DELIVERED = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("row_id"))
+    .values(
+        status="delivered",
+        message_ref=bindparam("ref"),
+        delivered_at=bindparam("moment"),
+        last_error="",
+        claimed_until=None,
+    )
+)
+# Claimed but not sent (an earlier message to them failed, or the original of an update is on its way).
+_HAND_BACK = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(status="pending", attempts=_OUTBOX.c.attempts - 1, claimed_until=None)
+)
 
 
 class Dispatcher:
@@ -98,6 +131,9 @@ class Dispatcher:
         self.routes = routes
         self.triage = "#" + triage_channel
         self._lapsed_at = -1e9
+        self._claim_for = timedelta(seconds=policy.claim_seconds)
+        self._claim_due = self._claim_statement(by_id=False)
+        self._claim_by_id = self._claim_statement(by_id=True)
 
     # --- entry points -----------------------------------------------------------------------------------
 
@@ -128,7 +164,7 @@ class Dispatcher:
 
     def _pass(self, ids: list[int] | None) -> tuple[int, set[int]]:
         """(delivered, rows claimed). Two short transactions for the whole batch, the sending between."""
-        claimed = self._claim(ids)
+        claimed = retry_if_disconnected(lambda: self._claim(ids))
         failed_recipients: set[tuple[str, str]] = set()
         outcomes: list[_Outcome] = []
         for item in claimed:
@@ -143,7 +179,7 @@ class Dispatcher:
                 failed_recipients.add(key)
                 continue
             outcomes.append(_Outcome(item, ref=ref))
-        self._record(outcomes)
+        retry_if_disconnected(lambda: self._record(outcomes))
         return sum(1 for o in outcomes if o.tried and not o.error), {item.id for item in claimed}
 
     @staticmethod
@@ -158,49 +194,96 @@ class Dispatcher:
         # An update whose original never reached anyone is simply sent as a new message.
         return deliverer.send(claimed.address, payload)
 
-    def _claim(self, ids: list[int] | None, size: int = 0) -> list[_Claimed]:
-        """Take the due rows that are next in line for their recipient (`FOR UPDATE SKIP LOCKED` on
-        PostgreSQL; SQLite's BEGIN IMMEDIATE serialises claims), oldest first."""
+    def _claim(self, ids: list[int] | None) -> list[_Claimed]:
+        """Take the due rows that are next in line for their recipient, oldest first: one `UPDATE …
+        RETURNING` (see `_claim_statement`); only an update or deletion whose original is still on its way
+        is handed back, with what follows it to the same recipient."""
         moment = now()
         with self.sessions.begin() as session:
-            statement = select(OutboxMessage).where(
-                OutboxMessage.status == "pending",
-                OutboxMessage.next_attempt_at <= moment,
-                OutboxMessage.platform.in_(self.deliverers),
-            )
+            params: dict[str, Any] = {"moment": moment, "until": moment + self._claim_for}
             if ids is not None:
-                statement = statement.where(OutboxMessage.id.in_(ids))
-            statement = statement.order_by(OutboxMessage.id).limit(size or BATCH)
-            rows = list(session.scalars(statement.with_for_update(skip_locked=True)))
-            claimed = []
+                params["ids"] = ids
+            claim = self._claim_by_id if ids is not None else self._claim_due
+            rows = sorted(session.execute(claim, params), key=lambda row: row.id)
+            claimed, back = [], []
             waiting: set[tuple[str, str]] = set()
-            for row in _next_in_line(session, rows):
+            for row in rows:
                 key = (row.platform, row.recipient)
                 ready, ref = (False, None) if key in waiting else _reference(session, row)
                 if not ready:  # an update whose original is still on its way: it, and what follows, wait
                     waiting.add(key)
+                    back.append(row.id)
                     continue
-                row.status, row.attempts = "sending", row.attempts + 1
-                row.claimed_until = moment + timedelta(seconds=self.policy.claim_seconds)
                 claimed.append(_Claimed.of(row, ref))
+            if back:
+                session.execute(_HAND_BACK, {"ids": back})
             return claimed
 
+    def _claim_statement(self, *, by_id: bool) -> Update:
+        """Due rows for our platforms (a batch, `FOR UPDATE SKIP LOCKED` on PostgreSQL so two processes
+        never take the same row; SQLite's BEGIN IMMEDIATE serialises claims) become `sending`, except a
+        row with an earlier unfinished message to the same recipient outside the batch — waiting for a
+        retry, or being sent by another process: it waits its turn. Deletions (of a secret's message,
+        due minutes later) keep no order and hold nothing up. Built once (building it is dearer than
+        running it): `moment`, `until` and, `by_id`, the `ids` are bound at each claim."""
+        due = select(_OUTBOX.c.id, _OUTBOX.c.platform, _OUTBOX.c.recipient, _OUTBOX.c.kind).where(
+            _OUTBOX.c.status == "pending",
+            _OUTBOX.c.next_attempt_at <= bindparam("moment"),
+            _OUTBOX.c.platform.in_(list(self.deliverers)),
+        )
+        if by_id:
+            due = due.where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+        batch = due.order_by(_OUTBOX.c.id).limit(BATCH).with_for_update(skip_locked=True).cte("batch")
+        # Per recipient of the batch, their first unfinished message outside it (one pass over the table).
+        first_outside = (
+            select(_OUTBOX.c.platform, _OUTBOX.c.recipient, func.min(_OUTBOX.c.id).label("id"))
+            .where(
+                _OUTBOX.c.status.in_(UNFINISHED),
+                _OUTBOX.c.kind != "delete",
+                _OUTBOX.c.recipient.in_(select(batch.c.recipient)),
+                _OUTBOX.c.id.not_in(select(batch.c.id)),
+            )
+            .group_by(_OUTBOX.c.platform, _OUTBOX.c.recipient)
+            .cte("first_outside")
+        )
+        held_up = (
+            select(first_outside.c.id)
+            .where(
+                first_outside.c.platform == batch.c.platform,
+                first_outside.c.recipient == batch.c.recipient,
+                first_outside.c.id < batch.c.id,
+            )
+            .exists()
+        )
+        in_line = select(batch.c.id).where(or_(batch.c.kind == "delete", ~held_up))
+        return (
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id.in_(in_line))
+            .values(status="sending", attempts=_OUTBOX.c.attempts + 1, claimed_until=bindparam("until"))
+            .returning(*(_OUTBOX.c[name] for name in _CLAIMED_COLUMNS))
+        )
+
     def _record(self, outcomes: list[_Outcome]) -> None:
+        """One statement for the delivered rows and one for those not tried; a failure row by row (it may
+        be given up on, and triage told)."""
         if not outcomes:
             return
+        delivered = [o for o in outcomes if o.tried and not o.error]
+        untried = [o.item.id for o in outcomes if not o.tried]
+        failed = [o for o in outcomes if o.tried and o.error]
         with self.sessions.begin() as session:
-            for outcome in outcomes:
+            if delivered:
+                moment = now()
+                session.execute(
+                    _DELIVERED, [{"row_id": o.item.id, "ref": o.ref, "moment": moment} for o in delivered]
+                )
+            if untried:  # its turn comes again
+                session.execute(_HAND_BACK, {"ids": untried})
+            for outcome in failed:
                 row = session.get(OutboxMessage, outcome.item.id)
-                if row is None:
-                    continue
-                row.claimed_until = None
-                if not outcome.tried:
-                    row.status, row.attempts = "pending", row.attempts - 1  # its turn comes again
-                elif outcome.error:
+                if row is not None:
+                    row.claimed_until = None
                     self._failed(session, row, outcome.error, permanent=outcome.permanent)
-                else:
-                    row.status, row.message_ref, row.delivered_at = "delivered", outcome.ref, now()
-                    row.last_error = ""
 
     def _failed(self, session: Session, row: OutboxMessage, reason: str, *, permanent: bool) -> None:
         row.last_error = shorten(reason, 500)
@@ -253,6 +336,9 @@ class Dispatcher:
         if time.monotonic() - self._lapsed_at < min(5.0, self.policy.claim_seconds / 2):
             return
         self._lapsed_at = time.monotonic()
+        retry_if_disconnected(self._lapse)
+
+    def _lapse(self) -> None:
         with self.sessions.begin() as session:
             session.execute(
                 update(OutboxMessage)
@@ -262,38 +348,7 @@ class Dispatcher:
             )
 
 
-def _next_in_line(session: Session, rows: list[OutboxMessage]) -> list[OutboxMessage]:
-    """The rows every earlier unfinished message of whose recipient is among `rows` too: a recipient with
-    an earlier message elsewhere (waiting for a retry, being sent by another process) waits its turn.
-    Deletions (of a secret's message, due minutes later) keep no order and hold nothing up."""
-    if not rows:
-        return []
-    candidates = {row.id for row in rows}
-    recipients = {(row.platform, row.recipient) for row in rows}
-    unfinished = session.execute(
-        select(OutboxMessage.id, OutboxMessage.platform, OutboxMessage.recipient)
-        .where(
-            OutboxMessage.status.in_(UNFINISHED),
-            OutboxMessage.kind != "delete",
-            OutboxMessage.recipient.in_({recipient for _, recipient in recipients}),
-            OutboxMessage.id <= max(candidates),
-        )
-        .order_by(OutboxMessage.id)
-    )
-    blocked: set[tuple[str, str]] = set()
-    in_line: set[int] = set()
-    for row_id, platform, recipient in unfinished:
-        key = (platform, recipient)
-        if key not in recipients or key in blocked:
-            continue
-        if row_id in candidates:
-            in_line.add(row_id)
-        else:
-            blocked.add(key)
-    return [row for row in rows if row.kind == "delete" or row.id in in_line]
-
-
-def _reference(session: Session, row: OutboxMessage) -> tuple[bool, MessageRef | None]:
+def _reference(session: Session, row: Row[Any]) -> tuple[bool, MessageRef | None]:
     """For an update or deletion: (ready, the reference of the message it acts on)."""
     if row.kind == "send":
         return True, None

@@ -35,13 +35,13 @@ def refresh(session: Session, person: Person) -> None:
     changes = {k: values[k] for k in ("email", "team", "updated_at")}
     if person.reference is not None:
         changes["reference"] = values["reference"]
-    insert = _insert_for(session)(Identity).values(**values)
+    insert = insert_for(session)(Identity).values(**values)
     session.execute(
         insert.on_conflict_do_update(index_elements=["platform", "platform_user_id"], set_=changes)
     )
 
 
-def _insert_for(session: Session) -> Any:
+def insert_for(session: Session) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it the same)."""
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert

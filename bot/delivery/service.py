@@ -22,6 +22,7 @@ from bot.delivery.dispatcher import Dispatcher, RetryPolicy
 from bot.delivery.port import Deliverer, Email, MessageRef, Payload
 from bot.delivery.routes import EMAIL, Route, Routes
 from bot.messages import Outbox, Reply
+from bot.store.db import without_pre_ping
 from bot.store.models import OutboxMessage
 
 log = structlog.get_logger(__name__)
@@ -68,7 +69,10 @@ class Delivery:
         if email is not None:
             deliverers[EMAIL] = email
         self.deliverers = deliverers
-        self.dispatcher = Dispatcher(sessions, deliverers, policy, self.routes, triage_channel=triage_channel)
+        # The dispatcher's transactions are the latency every message waits for: no ping before each.
+        self.dispatcher = Dispatcher(
+            without_pre_ping(sessions), deliverers, policy, self.routes, triage_channel=triage_channel
+        )
         self._wake: Callable[[], None] = lambda: None
 
     def on_wake(self, wake: Callable[[], None]) -> None:
