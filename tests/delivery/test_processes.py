@@ -180,21 +180,25 @@ def holder(url: str) -> str:
     return name
 
 
+def roles(log: Path) -> set[str]:
+    """The scheduler roles a worker's log says it took."""
+    events = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    return {e["event"] for e in events} & {"scheduler_leader", "scheduler_standby"}
+
+
 def shared_database_run_jobs_once_and_fail_over(url: str, tmp_path: Path, workers: list) -> float:  # type: ignore[type-arg]
     db.upgrade(db.make_engine(url))
     first = stale_claim(url, "Docking station is dead")
     logs = [tmp_path / "w1.log", tmp_path / "w2.log"]
     workers += [start_worker(url, logs[0]), start_worker(url, logs[1])]
     wait_until(lambda: returned(url, first), 30)
-    time.sleep(1.5)  # both workers have run their job sweeps by now
+    # Each worker says which it became once it has tried the lease (a busy machine may take a while).
+    wait_until(lambda: all(roles(log) for log in logs), 30)
     assert count_expiries(url) == 1
-    lines = [
-        [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")] for log in logs
-    ]
-    leaders = [i for i, found in enumerate(lines) if any(e["event"] == "scheduler_leader" for e in found)]
+    leaders = [i for i, log in enumerate(logs) if "scheduler_leader" in roles(log)]
     assert len(leaders) == 1, [log.read_text()[-1500:] for log in logs]
     standby = 1 - leaders[0]
-    assert any(e["event"] == "scheduler_standby" for e in lines[standby])
+    assert "scheduler_standby" in roles(logs[standby])
     led_by = holder(url)
     workers[leaders[0]].kill()  # SIGKILL: no clean release of the lease
     workers[leaders[0]].wait(10)
