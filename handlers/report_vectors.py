@@ -1,0 +1,120 @@
+"""Reports compared by meaning: each report's sentence embedding, and a per-process cache of the window's.
+
+When the semantic model is in use (FRONTDESK_KB_SEMANTIC, as the knowledge base decides), every report
+stores its embedding as float16 bytes on `problem_reports.vector` (384 × 2 bytes). Checking a new report
+compares its vector with the window's by one matrix-vector product. The window's vectors are kept in
+memory per process (`ReportVectors`, one per bot, on the services): each check loads only the rows newer
+than the last id it holds and forgets those that left the window, so at 10,000 reports/hour a check reads
+a handful of rows, never the hour (bench/incident_bench.py). Processes sharing one database each catch up
+from the table the same way.
+
+Ids are allocated when a report is flushed but seen by others when it commits, so a report may become
+visible after a higher id was already loaded; the last LATE_IDS ids below the highest are re-listed on
+every check (ids only, cheap) and any that were missed are loaded then.
+
+The vector of a report is the shared encoder's query vector of its normalised text — what the knowledge
+base embeds for an unanswered question (unless its speller corrected a word), so the encoder's query
+cache answers and the text is not embedded twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.store.models import ProblemReport
+from kb.lexical import normalise_query
+
+LATE_IDS = 256  # reports flushed but not yet committed when a higher id was loaded (concurrent processes)
+STORED = np.float16  # half the bytes of float32; cosines move by < 0.001
+
+
+def to_bytes(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=STORED).tobytes()
+
+
+def from_bytes(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype=STORED).astype(np.float32)
+
+
+class ReportVectors:
+    """The embedder, and this process's cache of the window's report vectors."""
+
+    def __init__(self, encode_query: Callable[[str], np.ndarray]) -> None:
+        self._encode_query = encode_query
+        self._lock = threading.Lock()  # a bot's events run on several threads
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._times = np.zeros(0, dtype="datetime64[us]")
+        self._matrix = np.zeros((0, 0), dtype=np.float32)
+        self._known: set[int] = set()
+
+    def embed(self, text: str) -> np.ndarray:
+        """The report's unit vector (float32), from the encoder's query cache when the KB embedded it."""
+        return self._encode_query(normalise_query(text))
+
+    def similar(
+        self, session: Session, vector: np.ndarray, threshold: float, *, since: datetime, exclude: int | None
+    ) -> dict[int, float]:
+        """{report id: cosine} of the window's reports (since `since`) whose cosine with `vector` is at
+        least `threshold`. What they are now (their alert, incident) is for the caller to read."""
+        with self._lock:
+            self._catch_up(session, since)
+            if not len(self._ids):
+                return {}
+            scores = self._matrix @ vector.astype(np.float32, copy=False)
+            hits = np.flatnonzero((scores >= threshold) & (self._times >= np.datetime64(_naive(since))))
+            return {int(self._ids[i]): float(scores[i]) for i in hits if int(self._ids[i]) != exclude}
+
+    def _catch_up(self, session: Session, since: datetime) -> None:
+        self._forget_before(since)
+        newest = int(self._ids.max()) if len(self._ids) else 0
+        listed = session.execute(
+            select(ProblemReport.id).where(
+                ProblemReport.id > newest - LATE_IDS,
+                ProblemReport.reported_at >= since,
+                ProblemReport.vector.is_not(None),
+            )
+        )
+        missing = [report_id for (report_id,) in listed if report_id not in self._known]
+        if missing:
+            self._add(session, missing)
+
+    def _add(self, session: Session, ids: list[int]) -> None:
+        rows = list(
+            session.execute(
+                select(ProblemReport.id, ProblemReport.reported_at, ProblemReport.vector).where(
+                    ProblemReport.id.in_(ids)
+                )
+            )
+        )
+        vectors = np.stack([from_bytes(row.vector) for row in rows])
+        self._matrix = vectors if not len(self._ids) else np.vstack([self._matrix, vectors])
+        self._ids = np.concatenate([self._ids, np.array([row.id for row in rows], dtype=np.int64)])
+        times = np.array([_naive(row.reported_at) for row in rows], dtype="datetime64[us]")
+        self._times = np.concatenate([self._times, times])
+        self._known.update(row.id for row in rows)
+
+    def _forget_before(self, since: datetime) -> None:
+        keep = self._times >= np.datetime64(_naive(since))
+        if keep.all():
+            return
+        self._known.difference_update(int(i) for i in self._ids[~keep])
+        self._ids, self._times, self._matrix = self._ids[keep], self._times[keep], self._matrix[keep]
+
+
+def vectors_of(session: Session, report_ids: Iterable[int]) -> dict[int, np.ndarray]:
+    """The stored vectors of a few reports (an incident's), read by primary key."""
+    statement = select(ProblemReport.id, ProblemReport.vector).where(
+        ProblemReport.id.in_(list(report_ids)), ProblemReport.vector.is_not(None)
+    )
+    return {row.id: from_bytes(row.vector) for row in session.execute(statement)}
+
+
+def _naive(moment: datetime) -> datetime:
+    """Compared as naive UTC, whatever the database hands back (aware or naive)."""
+    return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
