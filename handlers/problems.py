@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-
 from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.orm import Session
 
@@ -230,7 +229,9 @@ def similar_in_window(
     """The window's reports (meeting `where`) alike by terms or by meaning, most similar first."""
     near = {
         n.id: n
-        for n in similar_reports(session, words.terms, match.term_bar, since=since, exclude=exclude, where=where)
+        for n in similar_reports(
+            session, words.terms, match.term_bar, since=since, exclude=exclude, where=where
+        )
     }
     if match.vectors is not None and words.vector is not None:
         scores = match.vectors.similar(session, words.vector, match.vector_bar, since=since, exclude=exclude)
