@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from bot.store.models import ProblemReport
 from kb.lexical import normalise_query
+from kb.semantic import DIMENSIONS
 
 LATE_IDS = 256  # reports flushed but not yet committed when a higher id was loaded (concurrent processes)
 STORED = np.float16  # half the bytes of float32; cosines move by < 0.001
@@ -43,14 +44,19 @@ def from_bytes(data: bytes) -> np.ndarray:
 
 
 class ReportVectors:
-    """The embedder, and this process's cache of the window's report vectors."""
+    """The embedder, and this process's cache of the window's report vectors.
+
+    The vectors live in one float32 buffer grown by doubling (a new report is written in place, never by
+    copying the window), and rows that left the window are dropped only once they are half of it.
+    """
 
     def __init__(self, encode_query: Callable[[str], np.ndarray]) -> None:
         self._encode_query = encode_query
         self._lock = threading.Lock()  # a bot's events run on several threads
+        self._size = 0
         self._ids = np.zeros(0, dtype=np.int64)
         self._times = np.zeros(0, dtype="datetime64[us]")
-        self._matrix = np.zeros((0, 0), dtype=np.float32)
+        self._matrix = np.zeros((0, DIMENSIONS), dtype=np.float32)
         self._known: set[int] = set()
 
     def embed(self, text: str) -> np.ndarray:
@@ -63,16 +69,21 @@ class ReportVectors:
         """{report id: cosine} of the window's reports (since `since`) whose cosine with `vector` is at
         least `threshold`. What they are now (their alert, incident) is for the caller to read."""
         with self._lock:
-            self._catch_up(session, since)
-            if not len(self._ids):
+            oldest = np.datetime64(_naive(since), "us")
+            self._catch_up(session, since, oldest)
+            n = self._size
+            if not n:
                 return {}
-            scores = self._matrix @ vector.astype(np.float32, copy=False)
-            hits = np.flatnonzero((scores >= threshold) & (self._times >= np.datetime64(_naive(since))))
-            return {int(self._ids[i]): float(scores[i]) for i in hits if int(self._ids[i]) != exclude}
+            scores = self._matrix[:n] @ vector.astype(np.float32, copy=False)
+            hits = np.flatnonzero((scores >= threshold) & (self._times[:n] >= oldest))
+            found = {int(self._ids[i]): float(scores[i]) for i in hits}
+            if exclude is not None:
+                found.pop(exclude, None)
+            return found
 
-    def _catch_up(self, session: Session, since: datetime) -> None:
-        self._forget_before(since)
-        newest = int(self._ids.max()) if len(self._ids) else 0
+    def _catch_up(self, session: Session, since: datetime, oldest: np.datetime64) -> None:
+        self._forget_before(oldest)
+        newest = int(self._ids[: self._size].max()) if self._size else 0
         listed = session.execute(
             select(ProblemReport.id).where(
                 ProblemReport.id > newest - LATE_IDS,
@@ -85,26 +96,48 @@ class ReportVectors:
             self._add(session, missing)
 
     def _add(self, session: Session, ids: list[int]) -> None:
-        rows = list(
-            session.execute(
-                select(ProblemReport.id, ProblemReport.reported_at, ProblemReport.vector).where(
-                    ProblemReport.id.in_(ids)
-                )
-            )
+        statement = select(ProblemReport.id, ProblemReport.reported_at, ProblemReport.vector).where(
+            ProblemReport.id.in_(ids)
         )
-        vectors = np.stack([from_bytes(row.vector) for row in rows])
-        self._matrix = vectors if not len(self._ids) else np.vstack([self._matrix, vectors])
-        self._ids = np.concatenate([self._ids, np.array([row.id for row in rows], dtype=np.int64)])
-        times = np.array([_naive(row.reported_at) for row in rows], dtype="datetime64[us]")
-        self._times = np.concatenate([self._times, times])
-        self._known.update(row.id for row in rows)
-
-    def _forget_before(self, since: datetime) -> None:
-        keep = self._times >= np.datetime64(_naive(since))
-        if keep.all():
+        rows = list(session.execute(statement))
+        if not rows:
             return
-        self._known.difference_update(int(i) for i in self._ids[~keep])
-        self._ids, self._times, self._matrix = self._ids[keep], self._times[keep], self._matrix[keep]
+        self._reserve(self._size + len(rows))
+        for row in rows:
+            at = self._size
+            self._matrix[at] = from_bytes(row.vector)
+            self._ids[at] = row.id
+            self._times[at] = np.datetime64(_naive(row.reported_at), "us")
+            self._size += 1
+            self._known.add(row.id)
+
+    def _reserve(self, wanted: int) -> None:
+        capacity = len(self._ids)
+        if wanted <= capacity:
+            return
+        capacity = max(wanted, 2 * capacity, 1024)
+        n = self._size
+        matrix = np.zeros((capacity, DIMENSIONS), dtype=np.float32)
+        matrix[:n] = self._matrix[:n]
+        ids = np.zeros(capacity, dtype=np.int64)
+        ids[:n] = self._ids[:n]
+        times = np.zeros(capacity, dtype="datetime64[us]")
+        times[:n] = self._times[:n]
+        self._matrix, self._ids, self._times = matrix, ids, times
+
+    def _forget_before(self, oldest: np.datetime64) -> None:
+        """Drop the rows that left the window, once they are half the rows held (one copy then)."""
+        n = self._size
+        keep = self._times[:n] >= oldest
+        dropped = n - int(keep.sum())
+        if dropped * 2 < n or not dropped:
+            return
+        self._known.difference_update(int(i) for i in self._ids[:n][~keep])
+        kept = int(keep.sum())
+        self._matrix[:kept] = self._matrix[:n][keep]
+        self._ids[:kept] = self._ids[:n][keep]
+        self._times[:kept] = self._times[:n][keep]
+        self._size = kept
 
 
 def vectors_of(session: Session, report_ids: Iterable[int]) -> dict[int, np.ndarray]:
