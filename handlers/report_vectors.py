@@ -70,7 +70,7 @@ class ReportVectors:
         least `threshold`. What they are now (their alert, incident) is for the caller to read."""
         with self._lock:
             oldest = np.datetime64(_naive(since), "us")
-            self._catch_up(session, since, oldest)
+            self._catch_up(session, since, oldest, exclude)
             n = self._size
             if not n:
                 return {}
@@ -81,7 +81,11 @@ class ReportVectors:
                 found.pop(exclude, None)
             return found
 
-    def _catch_up(self, session: Session, since: datetime, oldest: np.datetime64) -> None:
+    def _catch_up(
+        self, session: Session, since: datetime, oldest: np.datetime64, exclude: int | None
+    ) -> None:
+        """Load the reports this cache has not seen. The one being checked is left out: it is not committed
+        yet, and a rolled-back id is given again to the next report on SQLite — a later check loads it."""
         self._forget_before(oldest)
         newest = int(self._ids[: self._size].max()) if self._size else 0
         listed = session.execute(
@@ -89,6 +93,7 @@ class ReportVectors:
                 ProblemReport.id > newest - LATE_IDS,
                 ProblemReport.reported_at >= since,
                 ProblemReport.vector.is_not(None),
+                ProblemReport.id != (exclude if exclude is not None else -1),
             )
         )
         missing = [report_id for (report_id,) in listed if report_id not in self._known]

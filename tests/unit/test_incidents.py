@@ -465,7 +465,8 @@ def test_the_semantic_bar_separates_same_problems_from_near_misses() -> None:
 
 
 def test_the_window_cache_loads_late_commits_and_forgets_old_reports(sqlite_url: str) -> None:
-    """A report committed after a higher id was loaded (another process's) is still found; one that left
+    """A report committed after a higher id was loaded (another process's) is still found, a rolled-back
+    report being checked is not remembered under the id SQLite gives again; one that left
     the window is dropped."""
     bot, _ = build_bot(sqlite_url, kb_semantic="off")
     probe = np.zeros(semantic.DIMENSIONS, dtype=np.float32)
@@ -496,3 +497,21 @@ def test_the_window_cache_loads_late_commits_and_forgets_old_reports(sqlite_url:
     add(7, 5)  # a lower id, visible only now
     assert found(30) == {7, 10}
     assert found(10) == {7}  # 10 left the window
+    other = np.roll(probe, 1)  # what the rolled-back report said: unlike the probe
+    with bot.sessions() as s:  # the report being checked, rolled back: its id is not taken as seen
+        s.add(
+            ProblemReport(
+                id=11,
+                person_email=ADA,
+                source="question",
+                text="x",
+                term_count=1,
+                reported_at=now(),
+                vector=to_bytes(other),
+            )
+        )
+        s.flush()
+        assert vectors.similar(s, probe, 0.9, since=now() - timedelta(minutes=10), exclude=11) == {7: 1.0}
+        s.rollback()
+    add(11, 1)  # SQLite gives the id again; this report is like the probe
+    assert found(10) == {7, 11}
