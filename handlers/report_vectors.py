@@ -74,7 +74,9 @@ class ReportVectors:
             n = self._size
             if not n:
                 return {}
-            scores = self._matrix[:n] @ vector.astype(np.float32, copy=False)
+            # einsum, not BLAS: OpenBLAS splits one matrix-vector product across threads, and on a busy
+            # machine that turns 0.5 ms into 10 (bench/incident_bench.py).
+            scores = np.einsum("ij,j->i", self._matrix[:n], vector.astype(np.float32, copy=False))
             hits = np.flatnonzero((scores >= threshold) & (self._times[:n] >= oldest))
             found = {int(self._ids[i]): float(scores[i]) for i in hits}
             if exclude is not None:
@@ -87,16 +89,19 @@ class ReportVectors:
         """Load the reports this cache has not seen. The one being checked is left out: it is not committed
         yet, and a rolled-back id is given again to the next report on SQLite — a later check loads it."""
         self._forget_before(oldest)
-        newest = int(self._ids[: self._size].max()) if self._size else 0
+        # Warm, the newest ids by primary key (the window's time index would walk the whole hour); cold,
+        # the window by time.
+        bound = ProblemReport.id > int(self._ids[: self._size].max()) - LATE_IDS if self._size else None
         listed = session.execute(
-            select(ProblemReport.id).where(
-                ProblemReport.id > newest - LATE_IDS,
-                ProblemReport.reported_at >= since,
+            select(ProblemReport.id, ProblemReport.reported_at).where(
+                bound if bound is not None else ProblemReport.reported_at >= since,
                 ProblemReport.vector.is_not(None),
                 ProblemReport.id != (exclude if exclude is not None else -1),
             )
         )
-        missing = [report_id for (report_id,) in listed if report_id not in self._known]
+        missing = [
+            row.id for row in listed if row.id not in self._known and _naive(row.reported_at) >= _naive(since)
+        ]
         if missing:
             self._add(session, missing)
 
