@@ -95,7 +95,8 @@ def matcher(ctx: Context) -> Matcher:
 
 def wording(ctx: Context, text: str) -> Wording:
     vectors = ctx.services.report_vectors
-    return Wording(content_terms(text), vectors.embed(text) if vectors is not None else None)
+    shown = hide_secrets(text.strip())  # as `record` embeds it: one text, one pass of the model
+    return Wording(content_terms(text), vectors.embed(shown) if vectors is not None else None)
 
 
 def content_terms(text: str) -> list[str]:

@@ -24,6 +24,8 @@ from handlers import digest, digest_report
 from handlers.problems import content_terms, similarity
 from handlers.report_vectors import ReportVectors, to_bytes
 from kb import semantic
+from kb.index import open_folder
+from kb.lexical import normalise_query
 from tests.conftest import Harness, build_bot
 
 ADA, BOB, GRACE, SAM, LEE = (f"{n}@example.com" for n in ("ada", "bob", "grace", "sam", "lee"))
@@ -515,3 +517,29 @@ def test_the_window_cache_loads_late_commits_and_forgets_old_reports(sqlite_url:
         s.rollback()
     add(11, 1)  # SQLite gives the id again; this report is like the probe
     assert found(10) == {7, 11}
+
+
+@needs_model
+def test_an_unanswered_question_is_embedded_once_for_search_and_detection(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The knowledge base's query vector is the report's: the model runs once for both."""
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    article = "---\nid: vpn\ntitle: Connect to the VPN\n---\nOpen the VPN app.\n"
+    (folder / "vpn.md").write_text(article, encoding="utf-8")
+    knowledge, _ = open_folder(folder, semantic=True)
+    model = semantic.Encoder.shared()._model
+    embedded: list[str] = []
+    encode = model.encode
+
+    def counting(texts: list[str], *args: object, **kwargs: object) -> np.ndarray:
+        embedded.extend(texts)
+        return encode(texts, *args, **kwargs)
+
+    monkeypatch.setattr(model, "encode", counting)
+    bot, _ = build_bot(sqlite_url, knowledge=knowledge)
+    question = "the printer on floor 7 prints blank pages since noon"
+    Harness(bot).say(ADA, question)
+    assert count(Harness(bot), ProblemReport, ProblemReport.vector.is_not(None)) == 1
+    assert embedded == [normalise_query(question)]  # searched, recorded and checked: one pass
