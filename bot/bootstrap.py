@@ -43,6 +43,8 @@ from handlers import (
 )
 from handlers.context import KnowledgeSearch, Services
 from handlers.registry import Registry
+from handlers.report_vectors import ReportVectors
+from kb.search import semantic_wanted
 
 if TYPE_CHECKING:
     from bot.scheduling import BackgroundWork
@@ -181,6 +183,16 @@ def build_classifier(settings: Settings) -> Callable[[str], tuple[str | None, fl
     return classify
 
 
+def build_report_vectors(settings: Settings) -> ReportVectors | None:
+    """Problem reports compared by meaning when the knowledge base uses the semantic model, with the
+    process's shared encoder (one model, one query cache)."""
+    if not semantic_wanted(_semantic_choice(settings)):
+        return None
+    from kb.semantic import Encoder
+
+    return ReportVectors(lambda text: Encoder.shared().encode_query(text))
+
+
 def _semantic_choice(settings: Settings) -> bool | None:
     """FRONTDESK_KB_SEMANTIC for search and intents: None lets them use the extra when it is installed."""
     return {"auto": None, "on": True, "off": False}[settings.kb_semantic]
@@ -218,6 +230,7 @@ def build_app(
         classify=classify or build_classifier(settings),
         registry=Registry.collect([*HANDLER_MODULES, *handler_modules]),
         access=build_access_catalog(catalog_file, directory, settings.protected_groups),
+        report_vectors=build_report_vectors(settings),
     )
     _warn_about_settings(services)
     mailer = Mailer(settings)

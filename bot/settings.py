@@ -184,6 +184,8 @@ class Settings(BaseSettings):
     incident_min_people: int = Field(default=3, ge=1)
     # Cosine of two reports' content terms (handlers/problems.py); 0.55 chosen on bench/data (README).
     incident_similarity: float = Field(default=0.55, gt=0, le=1)
+    # Cosine of two reports' embeddings, when the semantic model is in use; 0.65 chosen on bench/data.
+    incident_semantic_similarity: float = Field(default=0.65, gt=0, le=1)
 
     @field_validator("technicians", "managers", "digest_recipients", mode="before")
     @classmethod

@@ -19,6 +19,7 @@ from bot.messages import Button, Card, Effect, Form, Inbound, Outbox, Reply
 if TYPE_CHECKING:
     from bot.settings import Settings
     from handlers.registry import Registry
+    from handlers.report_vectors import ReportVectors
 
 
 class KnowledgeSearch(Protocol):
@@ -42,6 +43,8 @@ class Services:
     registry: Registry  # which handler answers which button and flow (built by bot/bootstrap.py)
     access: AccessCatalog | None = None  # requestable access (FRONTDESK_ACCESS_CATALOG); None: tickets
     extras: dict[str, Any] = field(default_factory=dict)
+    # Reports compared by meaning too (the semantic model is in use); None: by their terms only.
+    report_vectors: ReportVectors | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,11 @@ only with the window's reports that share a term with it, by one SQL query — n
 window (bench/incident_bench.py).
 
 Two reports are similar when the cosine of their term sets, |A ∩ B| / √(|A|·|B|), reaches
-FRONTDESK_INCIDENT_SIMILARITY. The new report's *cluster* is itself and the similar reports of the last
+FRONTDESK_INCIDENT_SIMILARITY, or — when the semantic model is in use, as the knowledge base decides
+(FRONTDESK_KB_SEMANTIC) — when the cosine of their sentence embeddings reaches
+FRONTDESK_INCIDENT_SEMANTIC_SIMILARITY: "wifi keeps dropping on floor 3" and "third floor wifi dropping
+constantly" share few terms but mean the same (handlers/report_vectors.py keeps the window's vectors).
+The new report's *cluster* is itself and the similar reports of the last
 FRONTDESK_INCIDENT_WINDOW_MINUTES that belong to no incident. When the cluster has
 FRONTDESK_INCIDENT_MIN_REPORTS reports from FRONTDESK_INCIDENT_MIN_PEOPLE people, triage gets one alert
 (`ProblemAlert`, its card under the topic `problem:<id>`); a later similar report joins that alert and
@@ -28,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
 from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy.orm import Session
 
@@ -37,6 +42,7 @@ from bot.redact import hide_secrets
 from bot.store.models import Incident, ProblemAlert, ProblemReport, ProblemReportTerm, Ticket
 from handlers import audit, tickets
 from handlers.context import Context
+from handlers.report_vectors import ReportVectors, from_bytes, to_bytes, vectors_of
 from kb.lexical import analyze, normalise_query
 
 # Words of every complaint: they tell that something is wrong, never what (their stems, as analysed).
@@ -64,6 +70,35 @@ class Neighbour:
     similarity: float
 
 
+@dataclass(frozen=True)
+class Wording:
+    """What a report is compared by: its content terms, and its embedding when vectors are in use."""
+
+    terms: list[str]
+    vector: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """When two reports are alike: their terms' cosine reaches `term_bar`, or their vectors' `vector_bar`."""
+
+    term_bar: float
+    vectors: ReportVectors | None = None
+    vector_bar: float = 1.0
+
+
+def matcher(ctx: Context) -> Matcher:
+    settings = ctx.settings
+    vectors = ctx.services.report_vectors
+    return Matcher(settings.incident_similarity, vectors, settings.incident_semantic_similarity)
+
+
+def wording(ctx: Context, text: str) -> Wording:
+    vectors = ctx.services.report_vectors
+    shown = hide_secrets(text.strip())  # as `record` embeds it: one text, one pass of the model
+    return Wording(content_terms(text), vectors.embed(shown) if vectors is not None else None)
+
+
 def content_terms(text: str) -> list[str]:
     """The distinct terms a report is compared by, in the order written (empty: nothing to compare)."""
     terms = [term[:TERM_LENGTH] for term in analyze(normalise_query(text)) if term not in GENERIC_TERMS]
@@ -85,10 +120,13 @@ def record(
     if not terms:
         return None
     moment = now()
+    vectors = ctx.services.report_vectors
+    shown = hide_secrets(text.strip())  # what the knowledge base searched (and embedded) for a question
     report = ProblemReport(
         person_email=ctx.speaker.email,
         source=source,
-        text=hide_secrets(text.strip()),
+        text=shown,
+        vector=to_bytes(vectors.embed(shown)) if vectors is not None else None,
         term_count=len(terms),
         reported_at=moment,
         ticket_id=ticket_id,
@@ -180,10 +218,52 @@ def similar_reports(
     return sorted(found, key=lambda n: (-n.similarity, -n.id))
 
 
+def similar_in_window(
+    session: Session,
+    match: Matcher,
+    words: Wording,
+    *,
+    since: datetime,
+    exclude: int | None = None,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> list[Neighbour]:
+    """The window's reports (meeting `where`) alike by terms or by meaning, most similar first."""
+    near = {
+        n.id: n
+        for n in similar_reports(
+            session, words.terms, match.term_bar, since=since, exclude=exclude, where=where
+        )
+    }
+    if match.vectors is not None and words.vector is not None:
+        scores = match.vectors.similar(session, words.vector, match.vector_bar, since=since, exclude=exclude)
+        for n in _neighbours(session, [i for i in scores if i not in near], scores, where):
+            near[n.id] = n
+    return sorted(near.values(), key=lambda n: (-n.similarity, -n.id))
+
+
+def _neighbours(
+    session: Session, ids: Sequence[int], scores: dict[int, float], where: Sequence[ColumnElement[bool]]
+) -> list[Neighbour]:
+    """Reports found alike by their vectors, as they are now (their alert, incident), meeting `where`."""
+    if not ids:
+        return []
+    statement = select(
+        ProblemReport.id,
+        ProblemReport.person_email,
+        ProblemReport.reported_at,
+        ProblemReport.alert_id,
+        ProblemReport.incident_id,
+    ).where(ProblemReport.id.in_(list(ids)), *where)
+    return [
+        Neighbour(row.id, row.person_email, row.reported_at, row.alert_id, row.incident_id, scores[row.id])
+        for row in session.execute(statement)
+    ]
+
+
 def matching_incident(
-    session: Session, terms: Sequence[str], threshold: float, exclude: int | None = None
+    session: Session, match: Matcher, words: Wording, exclude: int | None = None
 ) -> Incident | None:
-    """The open incident whose reports are most like `terms`, if any is like them at all."""
+    """The open incident whose reports are most like `words`, if any is like them at all."""
     open_ids = select(Incident.id).where(Incident.status == "open").scalar_subquery()
     # An incident's reports are few (tens, hundreds): their ids first, then their terms by primary key.
     linked = list(session.scalars(select(ProblemReport.id).where(ProblemReport.incident_id.in_(open_ids))))
@@ -191,14 +271,23 @@ def matching_incident(
         return None
     near = similar_reports(
         session,
-        terms,
-        threshold,
+        words.terms,
+        match.term_bar,
         since=None,
         exclude=exclude,
         where=[ProblemReport.incident_id.in_(open_ids)],
         among=linked,
     )
-    return session.get(Incident, near[0].incident_id) if near else None
+    best = (near[0].similarity, near[0].id) if near else None
+    if match.vectors is not None and words.vector is not None:
+        for report_id, vector in vectors_of(session, (i for i in linked if i != exclude)).items():
+            score = float(vector @ words.vector)
+            if score >= match.vector_bar and (best is None or score > best[0]):
+                best = (score, report_id)
+    if best is None:
+        return None
+    report = session.get(ProblemReport, best[1])
+    return session.get(Incident, report.incident_id) if report and report.incident_id else None
 
 
 # --- what the flows call --------------------------------------------------------------------------------
@@ -214,8 +303,8 @@ def check_question(ctx: Context, text: str, question_id: int) -> ProblemReport |
 def check_message(ctx: Context, text: str) -> ProblemReport | None:
     """Someone about to get a ticket: when their problem is an open incident, link and tell them (their
     report is returned: no ticket is opened); otherwise record nothing yet (the ticket will be the report)."""
-    terms = content_terms(text)
-    incident = matching_incident(ctx.session, terms, ctx.settings.incident_similarity) if terms else None
+    words = wording(ctx, text)
+    incident = matching_incident(ctx.session, matcher(ctx), words) if words.terms else None
     if incident is None:
         return None
     report = record(ctx, text, "message")
@@ -239,8 +328,7 @@ def ticket_opened(
     report = record(ctx, problem, "ticket", ticket_id=ticket_id)
     if report is None:
         return
-    terms = content_terms(problem)
-    incident = matching_incident(ctx.session, terms, ctx.settings.incident_similarity, exclude=report.id)
+    incident = matching_incident(ctx.session, matcher(ctx), stored_wording(ctx, report), exclude=report.id)
     if incident is not None:  # declared meanwhile: they get their ticket, part of the incident
         report.incident_id = incident.id
         link_ticket(ctx, ticket_id, incident)
@@ -283,6 +371,12 @@ def link_ticket(ctx: Context, ticket_id: int, incident: Incident) -> None:
     tickets.refresh_card(ctx, ticket)
 
 
+def stored_wording(ctx: Context, report: ProblemReport) -> Wording:
+    """A recorded report's wording, as stored (its vector is the one just embedded: no second pass)."""
+    terms = terms_of(ctx.session, [report.id])[report.id]
+    return Wording(terms, from_bytes(report.vector) if report.vector else None)
+
+
 def _earlier_report(ctx: Context, question_id: int | None, report_id: int | None) -> ProblemReport | None:
     if report_id is not None:
         report = ctx.session.get(ProblemReport, report_id)
@@ -297,8 +391,7 @@ def _earlier_report(ctx: Context, question_id: int | None, report_id: int | None
 def _known_or_detect(ctx: Context, report: ProblemReport | None) -> ProblemReport | None:
     if report is None:
         return None
-    terms = terms_of(ctx.session, [report.id])[report.id]
-    incident = matching_incident(ctx.session, terms, ctx.settings.incident_similarity, exclude=report.id)
+    incident = matching_incident(ctx.session, matcher(ctx), stored_wording(ctx, report), exclude=report.id)
     if incident is not None:
         link_report(ctx, report, incident)
         return report
@@ -313,11 +406,10 @@ def detect(ctx: Context, report: ProblemReport) -> None:
     """Group `report` with the similar reports of the window; alert, or update the alert, as it says."""
     settings = ctx.settings
     _one_detection_at_a_time(ctx.session)
-    terms = terms_of(ctx.session, [report.id])[report.id]
-    near = similar_reports(
+    near = similar_in_window(
         ctx.session,
-        terms,
-        settings.incident_similarity,
+        matcher(ctx),
+        stored_wording(ctx, report),
         since=report.reported_at - timedelta(minutes=settings.incident_window_minutes),
         exclude=report.id,
         where=[ProblemReport.incident_id.is_(None)],

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -421,6 +422,8 @@ class ProblemReport(Base):
     question_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("problem_alerts.id"), nullable=True, index=True)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True, index=True)
+    # Its sentence embedding (float16 bytes, handlers/report_vectors.py); None on a lexical-only install.
+    vector: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class ProblemReportTerm(Base):

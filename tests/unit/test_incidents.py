@@ -1,23 +1,31 @@
 """Widespread problems end to end, with a controlled clock, on SQLite and PostgreSQL: a burst of similar
 reports raises one alert (later ones update it), too few people or unrelated reports raise none, old
 reports don't count; a declared incident tells new reporters it is known instead of opening tickets, and
-resolving it tells each linked person exactly once."""
+resolving it tells each linked person exactly once. With the semantic model, reports in other words for
+the same problem cluster too (and near misses do not), across processes sharing the database."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from bot.clock import now
 from bot.knowledge import KnowledgeService
 from bot.messages import Reply
+from bot.settings import load_settings
 from bot.store.models import AuditRecord, Incident, KbArticle, ProblemAlert, ProblemReport, Ticket
 from handlers import digest, digest_report
 from handlers.problems import content_terms, similarity
+from handlers.report_vectors import ReportVectors, to_bytes
+from kb import semantic
+from kb.index import open_folder
+from kb.lexical import normalise_query
 from tests.conftest import Harness, build_bot
 
 ADA, BOB, GRACE, SAM, LEE = (f"{n}@example.com" for n in ("ada", "bob", "grace", "sam", "lee"))
@@ -34,9 +42,26 @@ OUTLOOK = (
 )
 
 
+WIFI = (
+    "the wifi on the 3rd floor keeps dropping",
+    "wifi keeps dropping on floor 3",
+    "wi-fi on the third floor is dropping all the time",
+    "third floor wifi dropping constantly",
+    "wifi dropping on 3rd floor, cant stay connected",
+)
+FIVE_FROM_FOUR = (ADA, BOB, GRACE, SAM, ADA)
+needs_model = pytest.mark.skipif(
+    not semantic.available(), reason="the semantic model is not installed (requirements-model.txt)"
+)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def h(request: pytest.FixtureRequest, sqlite_url: str, clock: Callable[..., None]) -> Harness:
-    url = sqlite_url if request.param == "sqlite" else str(request.getfixturevalue("fresh_postgres_url"))
+def url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    return sqlite_url if request.param == "sqlite" else str(request.getfixturevalue("fresh_postgres_url"))
+
+
+@pytest.fixture
+def h(url: str, clock: Callable[..., None]) -> Harness:
     return Harness(build_bot(url)[0])
 
 
@@ -357,3 +382,164 @@ def test_a_ticket_asked_for_before_the_incident_was_declared_joins_it(
         ticket = s.scalars(select(Ticket).where(Ticket.requester_email == LEE)).one()
         assert ticket.incident_id == incident_id
     assert any(f"Your ticket #{ticket.id} is part of a known problem" in r.text for r in replies)
+
+
+# --- similar by meaning (the semantic model) -----------------------------------------------------------
+
+
+@needs_model
+def test_the_same_problem_in_other_words_raises_one_alert(h: Harness, clock: Callable[..., None]) -> None:
+    assert h.bot.services.report_vectors is not None  # the default install compares by meaning too
+    burst(h, clock, FIVE_FROM_FOUR, WIFI)
+    [alert] = alerts_posted(h)
+    assert "5 similar reports from 4 people" in alert.text
+    assert count(h, ProblemReport, ProblemReport.alert_id.is_not(None)) == 5
+
+
+@needs_model
+def test_an_outlook_crash_burst_is_not_joined_by_signature_questions(
+    h: Harness, clock: Callable[..., None]
+) -> None:
+    burst(h, clock, FIVE_FROM_THREE, OUTLOOK[:5])
+    [alert] = alerts_posted(h)
+    signatures = ("can't add a signature in outlook", "how do I add a signature in outlook")
+    burst(h, clock, (SAM, LEE), signatures)
+    assert len(alerts_posted(h)) == 1 and not [r for r in h.recorder.updated if r.topic == alert.topic]
+    assert count(h, ProblemReport, ProblemReport.alert_id.is_not(None)) == 5
+    h.say(SAM, "outlook keeps crashing on startup")  # the same problem still joins
+    [update] = [r for r in h.recorder.updated if r.topic == alert.topic]
+    assert "6 similar reports from 4 people" in update.text
+
+
+@needs_model
+def test_a_new_wording_of_a_declared_incident_is_told_it_is_known(
+    h: Harness, clock: Callable[..., None]
+) -> None:
+    burst(h, clock, FIVE_FROM_FOUR, WIFI)
+    h.press(TESS, h.button(alerts_posted(h), "Declare incident"))
+    replies = Harness.to(h.say(LEE, "3rd floor wireless keeps disconnecting me"), LEE)
+    assert "This looks like a known problem" in replies[0].text
+
+
+@needs_model
+def test_a_second_process_sees_the_reports_the_first_recorded(url: str, clock: Callable[..., None]) -> None:
+    first, second = Harness(build_bot(url)[0]), Harness(build_bot(url)[0])
+    assert first.bot.services.report_vectors is not second.bot.services.report_vectors  # one cache each
+    second.say(LEE, "the printer on the 2nd floor is out of toner")  # its cache is warm, then left behind
+    burst(first, clock, FIVE_FROM_FOUR[:4], WIFI[:4])
+    second.say(ADA, WIFI[4])
+    [alert] = alerts_posted(second)
+    assert "5 similar reports from 4 people" in alert.text
+    first.say(LEE, "wifi on floor three dropping for me too")  # and the first catches up with the second
+    [update] = [r for r in first.recorder.updated if r.topic == alert.topic]
+    assert "6 similar reports from 5 people" in update.text
+
+
+@pytest.fixture
+def lexical(url: str, clock: Callable[..., None]) -> Harness:
+    return Harness(build_bot(url, kb_semantic="off")[0])
+
+
+def test_a_lexical_only_bot_detects_by_terms_as_before(lexical: Harness, clock: Callable[..., None]) -> None:
+    assert lexical.bot.services.report_vectors is None
+    burst(lexical, clock, FIVE_FROM_THREE, OUTLOOK[:5])
+    [alert] = alerts_posted(lexical)
+    assert "5 similar reports from 3 people" in alert.text
+    assert count(lexical, ProblemReport, ProblemReport.vector.is_not(None)) == 0  # no model, no vectors
+    clock(minutes=31)
+    burst(lexical, clock, FIVE_FROM_FOUR, WIFI)
+    assert len(alerts_posted(lexical)) == 1  # the wordings share too few terms: what the model adds
+
+
+@needs_model
+def test_the_semantic_bar_separates_same_problems_from_near_misses() -> None:
+    """The examples the default (FRONTDESK_INCIDENT_SEMANTIC_SIMILARITY) was chosen with."""
+    bar = load_settings(database_url="sqlite://").incident_semantic_similarity
+    vectors = ReportVectors(semantic.Encoder.shared().encode_query)
+
+    def cosine(a: str, b: str) -> float:
+        return float(vectors.embed(a) @ vectors.embed(b))
+
+    assert cosine("outlook crashes when I open it", "outlook keeps crashing on startup") >= bar
+    assert cosine("the internet is down in the london office", "no network in London office") >= bar
+    assert cosine("outlook crashes when I open it", "can't add a signature in outlook") < bar
+    assert cosine(WIFI[0], "the printer on the 2nd floor is out of toner") < bar
+
+
+def test_the_window_cache_loads_late_commits_and_forgets_old_reports(sqlite_url: str) -> None:
+    """A report committed after a higher id was loaded (another process's) is still found, a rolled-back
+    report being checked is not remembered under the id SQLite gives again; one that left
+    the window is dropped."""
+    bot, _ = build_bot(sqlite_url, kb_semantic="off")
+    probe = np.zeros(semantic.DIMENSIONS, dtype=np.float32)
+    probe[0] = 1.0
+    vectors = ReportVectors(lambda _text: probe)
+
+    def add(report_id: int, minutes_ago: float) -> None:
+        with bot.sessions.begin() as s:
+            s.add(
+                ProblemReport(
+                    id=report_id,
+                    person_email=ADA,
+                    source="question",
+                    text="x",
+                    term_count=1,
+                    reported_at=now() - timedelta(minutes=minutes_ago),
+                    vector=to_bytes(probe),
+                )
+            )
+
+    def found(window_minutes: float) -> set[int]:
+        with bot.sessions() as s:
+            since = now() - timedelta(minutes=window_minutes)
+            return set(vectors.similar(s, probe, 0.9, since=since, exclude=None))
+
+    add(10, 20)
+    assert found(30) == {10}
+    add(7, 5)  # a lower id, visible only now
+    assert found(30) == {7, 10}
+    assert found(10) == {7}  # 10 left the window
+    other = np.roll(probe, 1)  # what the rolled-back report said: unlike the probe
+    with bot.sessions() as s:  # the report being checked, rolled back: its id is not taken as seen
+        s.add(
+            ProblemReport(
+                id=11,
+                person_email=ADA,
+                source="question",
+                text="x",
+                term_count=1,
+                reported_at=now(),
+                vector=to_bytes(other),
+            )
+        )
+        s.flush()
+        assert vectors.similar(s, probe, 0.9, since=now() - timedelta(minutes=10), exclude=11) == {7: 1.0}
+        s.rollback()
+    add(11, 1)  # SQLite gives the id again; this report is like the probe
+    assert found(10) == {7, 11}
+
+
+@needs_model
+def test_an_unanswered_question_is_embedded_once_for_search_and_detection(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The knowledge base's query vector is the report's: the model runs once for both."""
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    article = "---\nid: vpn\ntitle: Connect to the VPN\n---\nOpen the VPN app.\n"
+    (folder / "vpn.md").write_text(article, encoding="utf-8")
+    knowledge, _ = open_folder(folder, semantic=True)
+    model = semantic.Encoder.shared()._model
+    embedded: list[str] = []
+    encode = model.encode
+
+    def counting(texts: list[str], *args: object, **kwargs: object) -> np.ndarray:
+        embedded.extend(texts)
+        return encode(texts, *args, **kwargs)
+
+    monkeypatch.setattr(model, "encode", counting)
+    bot, _ = build_bot(sqlite_url, knowledge=knowledge)
+    question = "the printer on floor 7 prints blank pages since noon"
+    Harness(bot).say(ADA, question)
+    assert count(Harness(bot), ProblemReport, ProblemReport.vector.is_not(None)) == 1
+    assert embedded == [normalise_query(question)]  # searched, recorded and checked: one pass

@@ -1,4 +1,4 @@
-"""incidents: problem reports with their terms, alerts about clusters of them, incidents, tickets' incident
+"""incidents: problem reports with their terms and vectors, alerts about clusters of them, incidents, tickets' incident
 
 Revision ID: 0010_incidents
 Revises: 0009_home_pages
@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("question_id", sa.Integer(), nullable=True),
         sa.Column("alert_id", sa.Integer(), sa.ForeignKey("problem_alerts.id"), nullable=True),
         sa.Column("incident_id", sa.Integer(), sa.ForeignKey("incidents.id"), nullable=True),
+        sa.Column("vector", sa.LargeBinary(), nullable=True),
     )
     op.create_index("ix_problem_reports_reported_at", "problem_reports", ["reported_at"])
     op.create_index("ix_problem_reports_question_id", "problem_reports", ["question_id"])
