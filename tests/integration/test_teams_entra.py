@@ -321,3 +321,19 @@ def test_a_directory_role_holder_is_refused_untouched_and_handed_to_a_technician
     assert office.entra.writes() == []
     card = teams.last_to(TRIAGE)
     assert "Rita Root" in shown(card)
+
+
+# ---------------------------------------------------------------- played as people play it
+
+
+def test_a_card_pressed_twice_in_the_personal_chat_acts_once(office: Office) -> None:
+    """A double click, or a client still showing the old card: two invokes, two activity ids, one card."""
+    teams = office.teams
+    teams.dm(ADA, "I'm locked out of my account")
+    offer = teams.last_dm(ADA)
+    press(office, ADA, "Reset my password", offer)
+    press(office, ADA, "Reset my password", offer)
+    assert teams.submit(ADA, offer, button_id(offer, "Open a ticket")) == 200  # the same card, Action.Submit
+    assert [c.method for c in office.entra.writes()] == ["PATCH", "POST"]  # one reset, one revoke
+    assert sum("Your temporary password is" in text for text in dm_texts(office, ADA)) == 1
+    assert office.connector.posted(TRIAGE) == []
