@@ -201,11 +201,14 @@ def _leave_thread(ctx: Context, text: str) -> bool:
 
 def _thread_message(ctx: Context, ticket_id: int, text: str) -> bool:
     """A message the platform placed in a ticket's thread: technicians reply, requesters follow up.
-    A technician's command stays a command there: `note 12 …` in the thread is a note, never a reply."""
+    A technician's command stays a command there: `note 12 …` in the thread is a note, never a reply, and
+    a bare `claim` or `resolve` is that command on the thread's ticket."""
     if ctx.speaker.is_technician:
         if technician.is_command(text):
             return technician.try_command(ctx, text)
-        if technician.try_thread_note(ctx, ticket_id, text):
+        if technician.try_thread_note(ctx, ticket_id, text) or technician.try_thread_command(
+            ctx, ticket_id, text
+        ):
             return True
         return technician.try_command(ctx, f"reply {ticket_id} {text}")
     return requester.relay_follow_up(ctx, ticket_id, text)

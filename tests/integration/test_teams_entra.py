@@ -337,3 +337,17 @@ def test_a_card_pressed_twice_in_the_personal_chat_acts_once(office: Office) -> 
     assert [c.method for c in office.entra.writes()] == ["PATCH", "POST"]  # one reset, one revoke
     assert sum("Your temporary password is" in text for text in dm_texts(office, ADA)) == 1
     assert office.connector.posted(TRIAGE) == []
+
+
+def test_a_bare_claim_or_resolve_in_the_cards_thread_acts_on_its_ticket(office: Office) -> None:
+    """In the thread the ticket goes without saying: "claim" and "resolve" there are never sent to Ada."""
+    teams = office.teams
+    number, card = open_ticket(office, ADA)
+    teams.in_thread(TESS, card, "claim")
+    assert f"Ticket #{number} is yours." in shown(teams.last_dm(TESS))
+    assert "Tess Tech is now working on your ticket" in shown(teams.last_dm(ADA))
+    teams.in_thread(TESS, card, "Resolve")
+    assert "as the resolution of ticket" in shown(teams.last_dm(TESS))
+    teams.in_thread(TESS, card, "Replaced the cable.")
+    assert "resolved" in shown(teams.last_dm(ADA)) and "Replaced the cable." in shown(teams.last_dm(ADA))
+    assert not any("about ticket" in text for text in dm_texts(office, ADA))  # no word relayed as a reply
