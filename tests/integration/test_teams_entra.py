@@ -351,3 +351,16 @@ def test_a_bare_claim_or_resolve_in_the_cards_thread_acts_on_its_ticket(office: 
     teams.in_thread(TESS, card, "Replaced the cable.")
     assert "resolved" in shown(teams.last_dm(ADA)) and "Replaced the cable." in shown(teams.last_dm(ADA))
     assert not any("about ticket" in text for text in dm_texts(office, ADA))  # no word relayed as a reply
+
+
+def test_a_technician_who_mentions_the_bot_in_the_triage_channel_is_answered_in_their_chat(
+    office: Office,
+) -> None:
+    teams = office.teams
+    number, _card = open_ticket(office, ADA)
+    posted = len(office.connector.posted(TRIAGE))
+    assert teams.mention(TESS, TRIAGE, "queue") == 200
+    assert f"#{number}" in shown(teams.last_dm(TESS))
+    assert teams.mention(TESS, TRIAGE, "who is on call today", entity=False) == 200  # not for the bot
+    assert len(office.connector.posted(TRIAGE)) == posted  # nothing said in the channel itself
+    assert len(office.connector.posted(office.connector.personal(TESS))) == 1

@@ -248,14 +248,14 @@ class TeamsAdapter:
             return
         thread_ticket = None
         root, _, thread = activity.conversation.partition(_THREAD)
-        if root == self.tenant.triage_conversation:
-            if not thread:
-                return  # a new post in triage is a technicians' conversation, not a ticket's
+        if root == self.tenant.triage_conversation and thread:
             thread_ticket = self.threads.ticket_of(root, thread)
             if thread_ticket is None:
                 return
         elif not (activity.personal or activity.mentioned):
-            return  # with the channel-messages permission the bot sees every post: it answers only when asked
+            # With the channel-messages permission the bot sees every post: it answers only when asked (a new
+            # post in triage, too, is the technicians' conversation unless it @mentions the bot).
+            return
         person = self.people.get(activity)
         if person is None:
             log.info("teams_activity_ignored", detail="no email or UPN for this sender")
