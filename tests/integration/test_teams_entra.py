@@ -364,3 +364,17 @@ def test_a_technician_who_mentions_the_bot_in_the_triage_channel_is_answered_in_
     assert teams.mention(TESS, TRIAGE, "who is on call today", entity=False) == 200  # not for the bot
     assert len(office.connector.posted(TRIAGE)) == posted  # nothing said in the channel itself
     assert len(office.connector.posted(office.connector.personal(TESS))) == 1
+
+
+def test_a_temporary_password_the_connector_refused_is_reported_not_retried(office: Office) -> None:
+    """The password changed in Entra but its message failed: Ada is told to ask again, a technician gets a
+    ticket, and the password is in no activity that Teams accepted (nor stored to retry)."""
+    teams = office.teams
+    teams.dm(ADA, "hello")
+    office.connector.fail_next(503)
+    teams.dm(ADA, "I forgot my password")
+    password = office.entra.passwords[office.ids[ADA]]["password"]
+    assert "couldn't deliver the temporary password" in shown(teams.last_dm(ADA))
+    assert "could not be delivered" in shown(teams.last_to(TRIAGE))
+    assert not any(password in shown(p) for p in office.connector.posted())
+    assert [t for t, v in every_stored_value(teams.bot.app.bot) if password in str(v)] == []
