@@ -8,6 +8,7 @@ registration) — nothing injected but the knowledge base and the intent classif
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,7 @@ from tests import fakes
 from tests.integration.test_teams import TRIAGE, Teams, button_id, buttons_of, cards_of, shown
 from tests.servers.fake_entra import FakeEntra
 from tests.servers.fake_teams import APP_ID, FakeTeams
+from tests.servers.smtp import Mailbox
 from tests.unit.test_account_flows import every_stored_value
 
 TEAMS_APP_PASSWORD = "teams-app-password-Qx7!"
@@ -199,6 +201,29 @@ def test_an_employee_in_teams_resets_their_password_in_entra(
         assert [table for table, value in every_stored_value(teams.bot.app.bot) if hidden in str(value)] == []
         assert hidden not in json_logs.getvalue()
     assert "directory_password_reset" in json_logs.getvalue()
+
+
+def test_a_verification_code_typed_in_teams_is_in_no_log_line(
+    fake_teams: FakeTeams,
+    fake_entra: FakeEntra,
+    sqlite_url: str,
+    tmp_path: Path,
+    smtp_server: Mailbox,
+    json_logs: io.StringIO,
+) -> None:
+    """At DEBUG too: the Teams SDK logs every activity it receives whole, typed text included."""
+    mail = {"smtp_host": smtp_server.host, "smtp_port": smtp_server.port}
+    for office in running_office(
+        fake_teams, fake_entra, sqlite_url, tmp_path, reset_verification="email_code", **mail
+    ):
+        office.teams.dm(ADA, "I forgot my password")
+        code = re.findall(r"\b(\d{6})\b", smtp_server.wait_for("ada.home@example.net", 1)[-1].get_payload())[
+            0
+        ]
+        office.teams.dm(ADA, code)
+        assert "Your temporary password is" in shown(office.teams.last_dm(ADA))
+        assert "graph_call" in json_logs.getvalue()  # the capture saw the DEBUG lines
+        assert code not in json_logs.getvalue()
 
 
 def test_a_reset_approved_by_the_manager_from_graph_on_a_card_in_their_teams_chat(
