@@ -166,6 +166,8 @@ def _route(ctx: Context, text: str) -> None:
         return
     if access.try_command(ctx, text):
         return
+    if manager.answer_typed_decision(ctx, text):
+        return
     intent, _confidence = ctx.services.classify(text)
     following = ctx.state.thread_ticket_id
     if following and intent not in _CLEAR_INTENTS and _relay(ctx, following, text, intent):

@@ -274,6 +274,8 @@ def test_an_access_request_approved_by_the_manager_from_graph_and_its_expiry(
     press(office, ADA, "Confirm")
     card = teams.last_dm(GRACE)  # Grace is Ada's manager in Entra ID
     assert "Ada Lovelace" in shown(card) and any(e["type"] == "FactSet" for e in cards_of(card)[0]["body"])
+    teams.dm(GRACE, "ok")  # typed, not pressed: a decision is never inferred
+    assert "press Approve or Deny" in shown(teams.last_dm(GRACE))
     assert office.entra.member_ids(office.team_share) == []
     answer = press(office, GRACE, "Approve", card)
     assert "You chose: **Approve**" in str(answer)
