@@ -133,6 +133,7 @@ _NOISY_LOGGERS = (
     "msal",
     "httpx",  # a line per Graph call; ours (graph_call) says the same at DEBUG
     "httpcore",  # its debug lines carry raw headers
+    "microsoft_teams",  # the Teams SDK logs each activity whole at DEBUG: what people type, codes included
     "sentence_transformers",
     "transformers",
     "huggingface_hub",

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot.messages import Button
 from bot.store.models import ResetRequest, Ticket
-from handlers import digest_report, ticket_views, tickets
+from handlers import digest_report, short_answers, ticket_views, tickets
 from handlers.access import records as access_records
 from handlers.account.approval import expire_approval
 from handlers.account.records import noun
@@ -46,6 +46,22 @@ def show_approvals(ctx: Context) -> None:
         + "\n".join(f"• {line}" for line in lines),
         buttons,
     )
+
+
+def answer_typed_decision(ctx: Context, text: str) -> bool:
+    """A "yes" or "no" typed by someone with requests waiting for their decision: decisions are pressed,
+    never inferred, so say so and show what is waiting, rather than a cheerful "OK!" that reads as done."""
+    if short_answers.verdict(text) is None:
+        return False
+    lines, buttons = approvals_waiting_for(ctx, ctx.speaker.email)
+    if not lines:
+        return False
+    ctx.reply(
+        "I don't take a typed answer as a decision on someone's request; press Approve or Deny:\n"
+        + "\n".join(f"• {line}" for line in lines),
+        buttons,
+    )
+    return True
 
 
 def approvals_waiting_for(ctx: Context, approver: str) -> tuple[list[str], list[Button]]:

@@ -169,6 +169,8 @@ def _route(ctx: Context, text: str) -> None:
         return
     if access.try_command(ctx, text):
         return
+    if manager.answer_typed_decision(ctx, text):
+        return
     intent, _confidence = ctx.services.classify(text)
     following = ctx.state.thread_ticket_id
     if following and intent not in _CLEAR_INTENTS and _relay(ctx, following, text, intent):
@@ -204,11 +206,14 @@ def _leave_thread(ctx: Context, text: str) -> bool:
 
 def _thread_message(ctx: Context, ticket_id: int, text: str) -> bool:
     """A message the platform placed in a ticket's thread: technicians reply, requesters follow up.
-    A technician's command stays a command there: `note 12 …` in the thread is a note, never a reply."""
+    A technician's command stays a command there: `note 12 …` in the thread is a note, never a reply, and
+    a bare `claim` or `resolve` is that command on the thread's ticket."""
     if ctx.speaker.is_technician:
         if technician.is_command(text):
             return technician.try_command(ctx, text)
-        if technician.try_thread_note(ctx, ticket_id, text):
+        if technician.try_thread_note(ctx, ticket_id, text) or technician.try_thread_command(
+            ctx, ticket_id, text
+        ):
             return True
         return technician.try_command(ctx, f"reply {ticket_id} {text}")
     return requester.relay_follow_up(ctx, ticket_id, text)

@@ -1,5 +1,5 @@
 """Short typed answers to the question the bot just asked: "yes", "nope", "that worked", "still broken",
-👍 / 👎 mean what its buttons mean, so a person need not find the button.
+👍 / 👎, or a button's own label, mean what its buttons mean, so a person need not find the button.
 
 Only for questions where a yes or a no cannot hurt anyone (did the article help, shall I open a ticket, is
 it urgent, send my access request): a decision about someone's account or access (approve, deny) or a
@@ -55,12 +55,19 @@ def verdict(text: str) -> bool | None:
 
 
 def button_meant(state: State, text: str) -> str | None:
-    """The id of the button `text` answers, when the bot's latest message asked a yes/no question."""
-    meant = verdict(text)
+    """The id of the button `text` answers, when the bot's latest message asked a yes/no question: the
+    button whose label was typed ("confirm" under Confirm / Cancel), or the one a yes or a no means."""
     choices = _latest_choices(state)
-    if meant is None or not choices:
+    if not choices:
         return None
     if any(str(choice.get("id", "")).split(":", 1)[0] not in ANSWERABLE for choice in choices):
+        return None
+    typed = text.strip().rstrip(".!").strip().lower()
+    labelled = [c for c in choices if str(c.get("label", "")).lower() == typed]
+    if labelled:
+        return str(labelled[0]["id"])
+    meant = verdict(text)
+    if meant is None:
         return None
     yes = [c for c in choices if not _NEGATIVE_LABEL.match(str(c.get("label", "")))]
     no = [c for c in choices if _NEGATIVE_LABEL.match(str(c.get("label", "")))]

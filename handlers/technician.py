@@ -138,6 +138,21 @@ def try_thread_note(ctx: Context, ticket_id: int, text: str) -> bool:
     return True
 
 
+def try_thread_command(ctx: Context, ticket_id: int, text: str) -> bool:
+    """In ticket `ticket_id`'s thread the ticket goes without saying: a bare "claim" or "resolve" written
+    there is that command on it, never a message for the requester; and while a reply or resolution for
+    it is being composed, what is written there is that text. False otherwise."""
+    verb = text.strip().lower().rstrip(".!")
+    if verb in _COMMANDS:
+        tickets.guarded(ctx, lambda: _COMMANDS[verb](ctx, ticket_id, ""))
+        return True
+    composing = ctx.state.flow == COMPOSE and ctx.state.data.get("ticket_id") == ticket_id
+    if composing and _compose_age(ctx.state.data) <= COMPOSE_TTL:
+        on_compose_text(ctx, text)
+        return True
+    return False
+
+
 def refuse_non_technician(ctx: Context, text: str) -> bool:
     """A technician command from someone who is not one (or whose role the directory cannot confirm now):
     say so, rather than treat "claim 1" or "queue" as a question for the knowledge base — which would

@@ -63,6 +63,8 @@ class FakeEntra:
     client_secret: str = CLIENT_SECRET
     token_lifetime: int = 3599  # expires_in of the tokens it issues
     certificates: dict[str, Any] = field(default_factory=dict)  # x5t → public key, for client assertions
+    # more app registrations of the tenant (client id → secret): the Teams bot's own, beside frontdesk's
+    apps: dict[str, str] = field(default_factory=dict)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)  # id → group with "members": [ids]
     roles: dict[str, dict[str, Any]] = field(default_factory=dict)  # id → role with "members": [ids]
@@ -81,7 +83,7 @@ class FakeEntra:
 
     def reset(self) -> None:
         with self._lock:
-            for name in ("users", "groups", "roles", "managers", "passwords", "certificates"):
+            for name in ("users", "groups", "roles", "managers", "passwords", "certificates", "apps"):
                 getattr(self, name).clear()
             for name in ("revoked", "calls", "token_requests", "_throttles", "_failures"):
                 getattr(self, name).clear()
@@ -149,6 +151,10 @@ class FakeEntra:
         self.roles[role_id] = {"id": role_id, "displayName": name, "members": list(members)}
         return role_id
 
+    def add_app(self, client_id: str, client_secret: str) -> None:
+        """Register another app (a client secret) in the tenant, as the Teams bot's registration is."""
+        self.apps[client_id] = client_secret
+
     def add_certificate(self, certificate_pem: bytes) -> None:
         """Register an app certificate, as uploading it to the app registration does."""
         from base64 import urlsafe_b64encode
@@ -196,9 +202,14 @@ class FakeEntra:
     def token(self, tenant: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         with self._lock:
             self.token_requests.append({k: v for k, v in form.items() if k != "client_secret"})
-        if tenant != self.tenant or form.get("client_id") != self.client_id:
+        client_id = form.get("client_id", "")
+        if tenant != self.tenant or (client_id != self.client_id and client_id not in self.apps):
             return 400, {"error": "unauthorized_client", "error_description": "AADSTS700016: unknown app"}
-        if not self._client_authenticated(form):
+        if client_id in self.apps:
+            authenticated = form.get("client_secret") == self.apps[client_id]
+        else:
+            authenticated = self._client_authenticated(form)
+        if not authenticated:
             return 401, {
                 "error": "invalid_client",
                 "error_description": "AADSTS7000215: Invalid client secret",

@@ -134,18 +134,19 @@ class FakeTeams:
             return list(self.arrivals.get(conversation, ()))
 
     def posted(self, conversation: str | None = None) -> list[dict[str, Any]]:
-        """Activities posted, oldest first, each with its `conversation`, `id` and `replyTo` (a thread)."""
-        found = []
-        for call in self.of("POST", r"/activities"):
-            if conversation is None or call.body.get("_conversation") == conversation:
-                found.append(call.body)
-        return found
+        """Activities posted, oldest first, each with its `conversation`, `id` and `replyTo` (a thread);
+        only those accepted: a call answered with an error posted nothing (and got no id)."""
+        return [
+            call.body
+            for call in self.of("POST", r"/activities")
+            if "id" in call.body and conversation in (None, call.body.get("_conversation"))
+        ]
 
     def updated(self, conversation: str | None = None) -> list[dict[str, Any]]:
         return [
             c.body
             for c in self.of("PUT", r"/activities/")
-            if conversation is None or c.body.get("_conversation") == conversation
+            if conversation in (None, c.body.get("_conversation"))
         ]
 
     # --- the API ----------------------------------------------------------------------------------------

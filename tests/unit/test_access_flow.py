@@ -415,6 +415,26 @@ def test_work_interrupted_by_a_crash_is_resumed_or_handed_to_technicians(
     assert [r.status for r in requests(h)] == ["granted", "interrupted"]
 
 
+def test_the_confirm_buttons_label_typed_sends_the_request(h: Harness) -> None:
+    h.say(BOB, "I need access to the finance reports")
+    h.say(BOB, "4 hours")
+    h.say(BOB, "quarterly forecast for the sales team")
+    sent = h.say(BOB, "Confirm.")  # what the button says, typed
+    assert "I've sent your request for Finance reports" in texts(sent, BOB)
+    assert [r.status for r in requests(h)] == ["pending"]
+
+
+def test_a_yes_typed_by_the_approver_decides_nothing_and_shows_the_buttons(h: Harness) -> None:
+    h.say(BOB, "I need access to the finance reports")
+    h.say(BOB, "4 hours")
+    h.say(BOB, "quarterly forecast for the sales team")
+    h.say(BOB, "yes")
+    told = h.say(GRACE, "yes")  # she saw the card and answered it by typing
+    assert "press Approve or Deny" in texts(told, GRACE) and "OK!" not in texts(told, GRACE)
+    assert h.button(told, "Approve Bob Marley: Finance reports")
+    assert [r.status for r in requests(h)] == ["pending"]
+
+
 def test_typed_yes_sends_the_request_and_the_manager_finds_it_under_approvals(h: Harness) -> None:
     h.say(BOB, "I need access to the finance reports")
     h.say(BOB, "4 hours")

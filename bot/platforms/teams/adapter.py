@@ -10,8 +10,9 @@
   app's resource-specific permission ChannelMessage.Read.Group lets it see them without a mention).
 - A button: an `Action.Execute` (an `adaptiveCard/action` invoke) or an `Action.Submit` (a message with a
   `value`) → `Inbound(action=button id)`. In the personal chat the pressed card is replaced by one that says
-  what was chosen, so it cannot be pressed twice (a triage card keeps its buttons: it is shared, and the
-  core tells the second technician who has the ticket).
+  what was chosen, so it cannot be pressed twice, and a second press that arrives anyway (a double click)
+  is dropped (a triage card keeps its buttons: it is shared, and the core tells the second technician who
+  has the ticket).
 - The app installed in someone's personal scope is `Inbound(text="help")`: a welcome, and the reference.
 - Who: the roster entry of the sender (`GET …/members/{id}`: email or UPN, tenant, role), remembered for a
   while. Guests and people of another tenant may open tickets, nothing sensitive (`Person.is_guest`).
@@ -31,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jwt
@@ -247,14 +248,14 @@ class TeamsAdapter:
             return
         thread_ticket = None
         root, _, thread = activity.conversation.partition(_THREAD)
-        if root == self.tenant.triage_conversation:
-            if not thread:
-                return  # a new post in triage is a technicians' conversation, not a ticket's
+        if root == self.tenant.triage_conversation and thread:
             thread_ticket = self.threads.ticket_of(root, thread)
             if thread_ticket is None:
                 return
         elif not (activity.personal or activity.mentioned):
-            return  # with the channel-messages permission the bot sees every post: it answers only when asked
+            # With the channel-messages permission the bot sees every post: it answers only when asked (a new
+            # post in triage, too, is the technicians' conversation unless it @mentions the bot).
+            return
         person = self.people.get(activity)
         if person is None:
             log.info("teams_activity_ignored", detail="no email or UPN for this sender")
@@ -282,7 +283,7 @@ class TeamsAdapter:
             return
         if submit and activity.personal and activity.reply_to:
             self._show_choice(activity, button_id)
-        self.handle(Inbound(person=person, action=button_id, event_id=_event_id(activity)))
+        self.handle(Inbound(person=person, action=button_id, event_id=_press_id(activity)))
 
     def _chosen_card(self, activity: Activity, button_id: str) -> dict[str, Any] | None:
         """The pressed card as it was, its buttons replaced by the choice (the invoke's answer)."""
@@ -349,6 +350,15 @@ def _event_id(activity: Activity) -> str:
     """Activity ids are unique within a conversation; conversation ids can be long, so they are hashed."""
     conversation = hashlib.sha256(_root(activity.conversation).encode()).hexdigest()[:16]
     return f"teams:{conversation}:{activity.id}"[:200]
+
+
+def _press_id(activity: Activity) -> str:
+    """A card in the personal chat is pressed once: a second press of it (a double click, or a client that
+    still shows the old card) carries another activity id, but names the same card, so the engine drops it.
+    A shared card in a channel keeps each press: the core tells the second technician who has the ticket."""
+    if not (activity.personal and activity.reply_to):
+        return _event_id(activity)
+    return _event_id(replace(activity, id=f"pressed:{activity.reply_to}"))
 
 
 def _log_failure(future: Future[None]) -> None:
