@@ -2,6 +2,9 @@
 technician command, the ticket they are following, or — by intent — a flow, and otherwise the
 knowledge base (which offers a ticket when it has no answer).
 
+A message typed in a flow is the flow's answer unless it is plainly another request (`_set_aside`): a known
+command at any step, or a clear intent at a step that waits for a choice among buttons.
+
 A person following a ticket (a technician wrote to them) still gets what they clearly ask for — a
 reset, an unlock, a person, their tickets, a new ticket; everything else goes to the ticket, with a
 reminder of how to leave it when the message looks like a new question.
@@ -67,6 +70,9 @@ _CLEAR_INTENTS = {"reset_password", "unlock_account", "talk_to_human", "ticket_s
 # person their place).
 _MID_FLOW_INTENTS = {"reset_password", "unlock_account", "ticket_status", "talk_to_human", "request_access"}
 _MID_FLOW_CONFIDENCE = 0.9
+# A yes/no question in a flow ("is a person going to look at this?", "will my manager see it?") is about
+# the flow far more often than a new request, so it never replaces the flow (a look-up still answers).
+_YES_NO_QUESTION = re.compile(r"^\s*(is|are|am|was|were|will|would|does|do|did|has|have|should)\b", re.I)
 # A technician's look-up command that is also how people cite something as a reason or a description.
 _BARE_REFERENCE = re.compile(r"^\s*(ticket|incident|article|show)\s+#?\d+\s*[.!]?$", re.I)
 # A followed ticket gets the message, but one that reads like a new question earns a reminder.
@@ -187,7 +193,12 @@ def _set_aside(ctx: Context, text: str) -> bool:
             pending,
         )
         return True
-    ctx.reply(f"I've dropped {called}; ask me again whenever you want it.")
+    restarted = ctx.state.flow == ctx.state.ended[left][0]  # "new ticket" while opening one
+    ctx.reply(
+        f"I've dropped {called} and started again with what you just asked."
+        if restarted
+        else f"I've dropped {called}; ask me again whenever you want it."
+    )
     ctx.outbox.replies.insert(said, ctx.outbox.replies.pop())  # said first: what follows replaces it
     return True
 
@@ -212,6 +223,8 @@ def _is_clear_request(ctx: Context, text: str) -> bool:
         return True
     intent, confidence = ctx.services.classify(text)
     if intent not in _MID_FLOW_INTENTS or confidence < _MID_FLOW_CONFIDENCE:
+        return False
+    if intent != "ticket_status" and _YES_NO_QUESTION.match(text):
         return False
     return veto(text, intent) is None
 

@@ -227,6 +227,10 @@ CHANGED_MIND = [
     (at_duration, "my tickets", "tickets"),
     (at_duration, "get me a person", "person"),
     (at_duration, "I forgot my password", "reset"),
+    (at_confirm, "oh wait can you reset my password first", "reset"),
+    (at_confirm, "hold on, my account got locked", "unlock"),
+    (at_confirm, "I need to speak with someone from IT", "person"),
+    (at_confirm, "did anyone look at my ticket yet", "tickets"),
 ]
 
 
@@ -250,8 +254,26 @@ def test_a_clear_other_request_at_a_choice_step_is_handled(
     assert rows(h, AccessRequest) == []
 
 
+def test_asking_for_other_access_at_the_confirm_step_starts_that_request(h: Harness) -> None:
+    at_confirm(h)
+    said = h.say(BOB, "I need access to the vpn")
+    assert said[0].text == "I've dropped your access request and started again with what you just asked."
+    assert "VPN: Remote access over the corporate VPN" in texts(said[1:])
+
+
 @pytest.mark.parametrize(
-    "typed", ["hmm", "what?", "it stops me working", "Finance reports, please", "confirm it please"]
+    "typed",
+    [
+        "hmm",
+        "what?",
+        "it stops me working",
+        "Finance reports, please",
+        "confirm it please",
+        "is a person going to look at this?",
+        "will my manager see this?",
+        "who approves this?",
+        "does this reset my password?",
+    ],
 )
 def test_anything_else_at_the_confirm_step_still_asks_to_press(h: Harness, typed: str) -> None:
     at_confirm(h)
