@@ -10,6 +10,7 @@ import re
 
 from sqlalchemy import select
 
+from bot.clock import now
 from bot.messages import Button
 from bot.store.models import ResetRequest, Ticket
 from handlers import digest_report, short_answers, ticket_views, tickets
@@ -33,6 +34,13 @@ def try_command(ctx: Context, text: str) -> bool:
         show_team_tickets(ctx)
         return True
     return digest_report.try_command(ctx, text)
+
+
+def is_command(ctx: Context, text: str) -> bool:
+    """Whether `text` is, word for word, one of the manager's commands."""
+    if _APPROVALS.match(text) or _TEAM_TICKETS.match(text):
+        return True
+    return digest_report.asked_period(text, now(), ctx.settings.timezone) is not None
 
 
 def show_approvals(ctx: Context) -> None:

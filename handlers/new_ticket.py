@@ -83,7 +83,7 @@ def start(
         )
 
 
-@flow(FLOW)
+@flow(FLOW, called="the ticket we were opening", choices=("urgency",))
 def on_text(ctx: Context, text: str) -> None:
     if ctx.state.step == "problem":
         if ctx.state.data.get("check_incidents", True) and problems.check_message(ctx, text) is not None:

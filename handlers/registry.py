@@ -11,6 +11,7 @@ from __future__ import annotations
 import pkgutil
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from importlib import import_module
 from types import ModuleType
 from typing import Any
@@ -22,7 +23,17 @@ TextHandler = Callable[[Context, str], None]
 EndHandler = Callable[[Context, dict[str, Any]], None]
 CancelHandler = Callable[[Context], None]
 ROUTES = "__frontdesk_routes__"
-KINDS = ("action", "flow", "end", "cancel")
+KINDS = ("action", "flow", "end", "cancel", "about")
+
+
+@dataclass(frozen=True)
+class FlowAbout:
+    """What the router needs to know of a flow to let a plain request typed in it through (router
+    `_set_aside`): what to call it to the person, and which steps wait for a choice among buttons (any
+    other step waits for free text: a reason, a description, a code)."""
+
+    called: str
+    choices: frozenset[str]
 
 
 def _declare(kind: str, name: str) -> Callable[[Any], Any]:
@@ -39,9 +50,22 @@ def action(name: str) -> Callable[[ActionHandler], ActionHandler]:
     return _declare("action", name)
 
 
-def flow(name: str) -> Callable[[TextHandler], TextHandler]:
-    """The handler of a person's next message while they are in flow `name`."""
-    return _declare("flow", name)
+def flow(name: str, *, called: str = "", choices: Iterable[str] = ()) -> Callable[[TextHandler], TextHandler]:
+    """The handler of a person's next message while they are in flow `name`.
+
+    A flow that says what it is `called` ("your access request") lets a clear other request typed in it
+    be handled as that request (router `_set_aside`): at a step in `choices` a known command or a clear
+    intent, at any other step only a known command. Without `called`, the handler gets every message.
+    """
+
+    def mark(handler: TextHandler) -> TextHandler:
+        if called:
+            module = sys.modules[handler.__module__]
+            about = FlowAbout(called, frozenset(choices))
+            module.__dict__.setdefault(ROUTES, []).append(("about", name, about))
+        return _declare("flow", name)(handler)
+
+    return mark
 
 
 def on_end(name: str) -> Callable[[EndHandler], EndHandler]:
@@ -85,6 +109,9 @@ class Registry:
 
     def cancel_handler(self, name: str) -> CancelHandler | None:
         return self._routes["cancel"].get(name)
+
+    def about(self, name: str) -> FlowAbout | None:
+        return self._routes["about"].get(name)
 
     def action_names(self) -> list[str]:
         """Every button action (for tests that press them all)."""

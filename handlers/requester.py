@@ -55,7 +55,7 @@ def on_answer(ctx: Context, argument: str) -> None:
     tickets.guarded(ctx, ask)
 
 
-@flow(FOLLOW_UP)
+@flow(FOLLOW_UP, called="what you were adding to the ticket")
 def on_follow_up_text(ctx: Context, text: str) -> None:
     ticket_id = int(ctx.state.data["ticket_id"])
     ctx.state.end()
@@ -100,7 +100,7 @@ def on_rate(ctx: Context, argument: str) -> None:
     tickets.guarded(ctx, rate)
 
 
-@flow(RATING_COMMENT)
+@flow(RATING_COMMENT, called="your comment on the rating")
 def on_rating_comment(ctx: Context, text: str) -> None:
     ticket_id = int(ctx.state.data["ticket_id"])
     ctx.state.end()

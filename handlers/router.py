@@ -2,6 +2,9 @@
 technician command, the ticket they are following, or — by intent — a flow, and otherwise the
 knowledge base (which offers a ticket when it has no answer).
 
+A message typed in a flow is the flow's answer unless it is plainly another request (`_set_aside`): a known
+command at any step, or a clear intent at a step that waits for a choice among buttons.
+
 A person following a ticket (a technician wrote to them) still gets what they clearly ask for — a
 reset, an unlock, a person, their tickets, a new ticket; everything else goes to the ticket, with a
 reminder of how to leave it when the message looks like a new question.
@@ -13,6 +16,7 @@ import re
 from collections.abc import Callable
 
 from bot import logs
+from bot.messages import Button
 from handlers import (
     access,
     account,
@@ -28,7 +32,7 @@ from handlers import (
     technician,
 )
 from handlers.context import Context
-from kb.intent.guards import is_acknowledgement, is_safety_hazard
+from kb.intent.guards import is_acknowledgement, is_safety_hazard, veto
 
 IntentHandler = Callable[[Context, str], None]
 # Intents with a flow of their own; the others are handled below.
@@ -61,6 +65,16 @@ _LEAVE_THREAD = re.compile(
 )
 # Intents that win over relaying to a followed ticket: the person plainly wants something else.
 _CLEAR_INTENTS = {"reset_password", "unlock_account", "talk_to_human", "ticket_status"}
+# Requests clear enough to leave a step that waits for a choice, when the classifier is at least this sure
+# (above its own threshold: outside a flow an unsure message still gets an answer; here it would cost the
+# person their place).
+_MID_FLOW_INTENTS = {"reset_password", "unlock_account", "ticket_status", "talk_to_human", "request_access"}
+_MID_FLOW_CONFIDENCE = 0.9
+# A yes/no question in a flow ("is a person going to look at this?", "will my manager see it?") is about
+# the flow far more often than a new request, so it never replaces the flow (a look-up still answers).
+_YES_NO_QUESTION = re.compile(r"^\s*(is|are|am|was|were|will|would|does|do|did|has|have|should)\b", re.I)
+# A technician's look-up command that is also how people cite something as a reason or a description.
+_BARE_REFERENCE = re.compile(r"^\s*(ticket|incident|article|show)\s+#?\d+\s*[.!]?$", re.I)
 # A followed ticket gets the message, but one that reads like a new question earns a reminder.
 _QUESTION = re.compile(r"\?\s*$|^\s*(how|what|where|why|when|who|can|could|is|are|do|does|should)\b", re.I)
 
@@ -146,9 +160,73 @@ def _message(ctx: Context, text: str) -> None:
         return
     in_flow = ctx.services.registry.flow_handler(ctx.state.flow) if ctx.state.flow else None
     if in_flow is not None:
-        in_flow(ctx, text)
+        if not _set_aside(ctx, text):
+            in_flow(ctx, text)
         return
     _route(ctx, text)
+
+
+def _set_aside(ctx: Context, text: str) -> bool:
+    """A plainly different request typed in a flow is handled as that request, not taken as the step's
+    answer: at a step waiting for a choice, a known command or a clear intent; at a step waiting for free
+    text (a reason, a description, a code), only a known command, so prose stays the answer.
+
+    A request answered at once ("my tickets") leaves the flow where it was, and says so under the answer
+    with the question's buttons again; one that starts something else (a reset, a ticket) replaces the
+    flow — a person has one conversation at a time — and says so before it begins."""
+    about = ctx.services.registry.about(ctx.state.flow)
+    if about is None:
+        return False
+    if ctx.state.step in about.choices:
+        other = _is_known_command(ctx, text) or _is_clear_request(ctx, text)
+    else:  # "incident 42" may be the reason asked for; "claim 42" never is
+        other = _is_known_command(ctx, text) and not _BARE_REFERENCE.match(text)
+    if not other:
+        return False
+    pending = [Button(str(c["id"]), str(c.get("label", ""))) for c in short_answers.latest_choices(ctx.state)]
+    said, left = len(ctx.outbox.replies), len(ctx.state.ended)
+    _route(ctx, text)
+    called = about.called
+    if len(ctx.state.ended) == left:  # still in the flow, at the same step
+        ctx.reply(
+            f"{called[0].upper()}{called[1:]} is still open: answer my question about it, or say 'cancel'.",
+            pending,
+        )
+        return True
+    restarted = ctx.state.flow == ctx.state.ended[left][0]  # "new ticket" while opening one
+    ctx.reply(
+        f"I've dropped {called} and started again with what you just asked."
+        if restarted
+        else f"I've dropped {called}; ask me again whenever you want it."
+    )
+    ctx.outbox.replies.insert(said, ctx.outbox.replies.pop())  # said first: what follows replaces it
+    return True
+
+
+def _is_known_command(ctx: Context, text: str) -> bool:
+    """Word for word one of the speaker's commands: "my tickets", "new ticket", "reopen 12", "withdraw 12
+    …", "my access", and those of their roles ("queue", "approvals")."""
+    if any(command.match(text) for command in (_MY_TICKETS, _REOPEN, _WITHDRAW, _NEW_TICKET)):
+        return True
+    if access.grants.is_command(ctx, text):
+        return True
+    if ctx.speaker.is_technician and technician.is_command(text):
+        return True
+    return ctx.speaker.is_manager and manager.is_command(ctx, text)
+
+
+def _is_clear_request(ctx: Context, text: str) -> bool:
+    """A request plain enough to leave a question with buttons: about access, or an intent the
+    classifier is sure of and its guards allow (no reset unless the message names a password, an
+    account, signing in, a lock)."""
+    if access.grants.is_request(ctx, text):
+        return True
+    intent, confidence = ctx.services.classify(text)
+    if intent not in _MID_FLOW_INTENTS or confidence < _MID_FLOW_CONFIDENCE:
+        return False
+    if intent != "ticket_status" and _YES_NO_QUESTION.match(text):
+        return False
+    return veto(text, intent) is None
 
 
 def _route(ctx: Context, text: str) -> None:

@@ -57,7 +57,7 @@ def verdict(text: str) -> bool | None:
 def button_meant(state: State, text: str) -> str | None:
     """The id of the button `text` answers, when the bot's latest message asked a yes/no question: the
     button whose label was typed ("confirm" under Confirm / Cancel), or the one a yes or a no means."""
-    choices = _latest_choices(state)
+    choices = latest_choices(state)
     if not choices:
         return None
     if any(str(choice.get("id", "")).split(":", 1)[0] not in ANSWERABLE for choice in choices):
@@ -76,7 +76,7 @@ def button_meant(state: State, text: str) -> str | None:
     return str((yes if meant else no)[0]["id"])
 
 
-def _latest_choices(state: State) -> list[dict[str, Any]]:
+def latest_choices(state: State) -> list[dict[str, Any]]:
     """The buttons of the bot's last message, if nothing has been said since."""
     if not state.recent or state.recent[-1].get("who") != "bot":
         return []

@@ -132,7 +132,7 @@ def on_deny(ctx: Context, correlation: str) -> None:
     ctx.reply("Why are you denying it? (the requester will see your reason; 'cancel' keeps it open)")
 
 
-@flow(DENY_FLOW)
+@flow(DENY_FLOW, called="the denial you were writing")
 def on_deny_reason(ctx: Context, text: str) -> None:
     correlation = str(ctx.state.data.get("correlation", ""))
     ctx.state.end()

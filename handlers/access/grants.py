@@ -57,6 +57,21 @@ _NEED = re.compile(
 )
 
 
+def is_command(ctx: Context, text: str) -> bool:
+    """Whether `text` is, word for word, an access command that answers at once ("my access", "my
+    requests", a technician's "revoke access 3 …") — never prose that merely mentions access."""
+    return catalog(ctx) is not None and bool(_MY_ACCESS.match(text) or _REVOKE.match(text))
+
+
+def is_request(ctx: Context, text: str) -> bool:
+    """Whether `text` plainly asks for something about access: an access command, or a need for access
+    that the catalogue recognises ("I need access to the finance share")."""
+    access = catalog(ctx)
+    if access is None:
+        return False
+    return is_command(ctx, text) or bool(_NEED.search(text) and access.match(text))
+
+
 def try_command(ctx: Context, text: str) -> bool:
     """The access commands in plain words; False when `text` is none of them."""
     if catalog(ctx) is None:

@@ -193,7 +193,7 @@ def on_duration(ctx: Context, value: str) -> None:
         _take_duration(ctx, value if value == "permanent" else f"{arguments.record_id(value) or 0}s")
 
 
-@flow(FLOW)
+@flow(FLOW, called="your access request", choices=("duration", "confirm", "choose", "no_match"))
 def on_message(ctx: Context, text: str) -> None:
     step = ctx.state.step
     if step == "duration":

@@ -91,7 +91,7 @@ def _email_code(ctx: Context, job: _EmailCode) -> None:
     ask_manager(ctx, request, read_owner_or_none(ctx, request), because_email_failed=True)
 
 
-@flow(FLOW)
+@flow(FLOW, called="your password reset or unlock")
 def on_text(ctx: Context, text: str) -> None:
     if ctx.state.step != "email_code":
         ctx.reply(
