@@ -8,6 +8,8 @@ said next to the field it concerns.
 
 from __future__ import annotations
 
+import re
+
 from bot import insights
 from bot.messages import Button, Form, FormField
 from bot.redact import hide_secrets
@@ -92,13 +94,33 @@ def on_text(ctx: Context, text: str) -> None:
         ctx.state.goto("urgency", problem=hide_secrets(text.strip()))
         ctx.reply(URGENCY_QUESTION, URGENCY_BUTTONS)
     elif ctx.state.step == "urgency":
-        choice = text.strip().lower()
-        if choice in ("urgent", "yes", "y"):
-            _open(ctx, urgent=True)
-        elif choice in ("not urgent", "no", "n", "normal"):
-            _open(ctx, urgent=False)
-        else:
+        urgent = urgency_of(text)
+        if urgent is None:
             ctx.reply("Please choose: urgent or not urgent.", URGENCY_BUTTONS)
+        else:
+            _open(ctx, urgent=urgent)
+
+
+# How people answer "Is it urgent?" in their own words; "not urgent" is read first ("no, not urgent").
+_NOT_URGENT = re.compile(
+    r"^\s*(no|n|nope|normal|low)\b|\bnot (urgent|really|that urgent|critical|blocking)\b|\bno (rush|hurry)\b"
+    r"|\bcan wait\b|\bwhenever\b|\bi can (still )?work\b|\bnot (stopping|blocking) me\b",
+    re.I,
+)
+_URGENT = re.compile(
+    r"^\s*(yes|y|yep|yeah)\b|\burgent\b|\basap\b|\bcan'?t work\b|\bcannot work\b|\bblock(ed|ing|s) me\b"
+    r"|\bemergency\b|\bcritical\b|\bright now\b|\bimmediately\b|\bstops? me\b",
+    re.I,
+)
+
+
+def urgency_of(text: str) -> bool | None:
+    """True for "urgent" ("yes, I can't work"), False for "not urgent" ("it can wait"), None otherwise."""
+    if _NOT_URGENT.search(text):
+        return False
+    if _URGENT.search(text):
+        return True
+    return None
 
 
 @action("new_ticket.urgency")

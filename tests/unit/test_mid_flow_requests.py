@@ -111,7 +111,21 @@ def test_forgot_password_at_the_confirm_step_starts_a_reset_and_drops_the_reques
     assert rows(h, AccessRequest) == []
 
 
-@pytest.mark.parametrize(("typed", "urgent"), [("urgent", True), ("not urgent", False), ("yes", True)])
+@pytest.mark.parametrize(
+    ("typed", "urgent"),
+    [
+        ("urgent", True),
+        ("not urgent", False),
+        ("yes", True),
+        ("It's urgent, I can't work", True),
+        ("yes asap please", True),
+        ("kind of, it blocks me from sending invoices", True),
+        ("no, not urgent", False),
+        ("it can wait till tomorrow", False),
+        ("not really, I can still work", False),
+        ("no rush", False),
+    ],
+)
 def test_urgency_answers_still_answer(h: Harness, typed: str, urgent: bool) -> None:
     at_urgency(h)
     done = h.say(BOB, typed)
