@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+import structlog
+
+log = structlog.get_logger(__name__)
+
 
 @dataclass(frozen=True)
 class DirectoryPerson:
@@ -96,6 +100,22 @@ class PartiallyApplied(DirectoryError):
 def refused_protected_account(action: str, reason: str) -> NotPermitted:
     """The refusal of an account no automation may write to, in the same words for every backend."""
     return NotPermitted(f"refused to {action} a protected account ({reason})")
+
+
+def writable(status: AccountStatus, account: str, action: str) -> AccountStatus:
+    """`status`, once every account the bot must never write to is refused, the same way for every
+    backend: a missing one, a protected (privileged) one, and a disabled one — on OpenLDAP a reset or
+    unlock would also clear the "disabled" marker, and anywhere a disabled account is off for a reason."""
+    if not status.exists:
+        raise NotFound()
+    if status.protected:
+        log.warning(
+            "directory_refused_protected", account=account, action=action, reason=status.protected_reason
+        )
+        raise refused_protected_account(action, status.protected_reason)
+    if status.disabled:
+        raise NotPermitted(f"refused to {action} a disabled account")
+    return status
 
 
 def refused_protected_group(group: str) -> NotPermitted:

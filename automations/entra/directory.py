@@ -34,8 +34,8 @@ from automations.directory import (
     PasswordPolicy,
     PolicyViolation,
     UnlockUnsupported,
-    refused_protected_account,
     refused_protected_group,
+    writable,
 )
 from automations.entra.graph import GraphClient, GraphError, GraphNotFound
 
@@ -210,7 +210,7 @@ class EntraDirectory:
         if not new_password:
             raise PolicyViolation("the password is empty")
         started = time.monotonic()
-        self._refuse_unwritable(person, "reset the password of")
+        writable(self.account_status(person), person.id, "reset the password of")
         profile = {"password": new_password, "forceChangePasswordNextSignIn": must_change}
         try:
             self._graph.patch(f"users/{person.id}", {"passwordProfile": profile})
@@ -239,18 +239,6 @@ class EntraDirectory:
         )
 
     # --- helpers -------------------------------------------------------------------------------------
-
-    def _refuse_unwritable(self, person: DirectoryPerson, action: str) -> None:
-        status = self.account_status(person)
-        if not status.exists:
-            raise NotFound()
-        if status.protected:
-            log.warning(
-                "directory_refused_protected", user=person.id, action=action, reason=status.protected_reason
-            )
-            raise refused_protected_account(action, status.protected_reason)
-        if status.disabled:
-            raise NotPermitted(f"refused to {action} a disabled account")
 
     def _protected_reason(self, user: dict[str, Any], memberships: Memberships) -> str:
         """Why no automation may write to this account, or "" — the first reason found."""

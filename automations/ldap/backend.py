@@ -26,12 +26,11 @@ from automations.directory import (
     DirectoryPerson,
     NotFound,
     NotLocked,
-    NotPermitted,
     PartiallyApplied,
     PasswordPolicy,
     PolicyViolation,
-    refused_protected_account,
     refused_protected_group,
+    writable,
 )
 from automations.ldap import errors
 from automations.ldap.active_directory import (
@@ -231,7 +230,7 @@ class LdapDirectory:
         if not new_password:
             raise PolicyViolation("the password is empty")
         started = time.monotonic()
-        status = self._writable_status(person, "reset the password of")
+        status = writable(self.account_status(person), person.id, "reset the password of")
         self._connection.write(
             "reset password", lambda session: self._flavor.set_password(session, person.id, new_password)
         )
@@ -264,28 +263,13 @@ class LdapDirectory:
         )
 
     def unlock(self, person: DirectoryPerson) -> None:
-        status = self._writable_status(person, "unlock")
+        status = writable(self.account_status(person), person.id, "unlock")
         if not status.locked:
             raise NotLocked()
         self._connection.write("unlock", lambda session: self._flavor.unlock(session, person.id))
         log.info("directory_account_unlocked", dn=person.id)
 
     # --- helpers -------------------------------------------------------------------------------------
-
-    def _writable_status(self, person: DirectoryPerson, action: str) -> AccountStatus:
-        """The account's status, after refusing anything the bot must never write to."""
-        status = self.account_status(person)
-        if not status.exists:
-            raise NotFound()
-        if status.protected:
-            log.warning(
-                "directory_refused_protected", dn=person.id, action=action, reason=status.protected_reason
-            )
-            raise refused_protected_account(action, status.protected_reason)
-        if status.disabled:
-            # On OpenLDAP a reset or unlock would also clear the "disabled" marker: never do it.
-            raise NotPermitted(f"refused to {action} a disabled account")
-        return status
 
     def _find_one(self, session: Session, search_filter: str) -> DirectoryPerson | None:
         # size_limit=2: enough to tell "exactly one" from "several" without reading them all.

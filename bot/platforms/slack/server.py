@@ -15,6 +15,8 @@ import structlog
 from slack_bolt import App
 from slack_bolt.request import BoltRequest
 
+from bot.platforms.health import is_ready
+
 log = structlog.get_logger(__name__)
 EVENTS_PATH = "/slack/events"
 MAX_BODY_BYTES = 1 << 20  # Slack's payloads are far smaller; a bigger body is not Slack
@@ -60,7 +62,7 @@ def _handler_for(server: SlackHttpServer) -> type[BaseHTTPRequestHandler]:
             if self.path == "/healthz":
                 self._answer(200, b"ok\n")
             elif self.path == "/readyz":
-                ready = _safely(server.ready)
+                ready = is_ready(server.ready)
                 self._answer(200 if ready else 503, b"ready\n" if ready else b"database unreachable\n")
             else:
                 self._answer(404, b"not found\n")
@@ -94,11 +96,3 @@ def _handler_for(server: SlackHttpServer) -> type[BaseHTTPRequestHandler]:
             pass  # structlog logs what matters; http.server's lines would go to stderr unformatted
 
     return Handler
-
-
-def _safely(check: Callable[[], bool]) -> bool:
-    try:
-        return check()
-    except Exception as error:
-        log.warning("readiness_failed", error=type(error).__name__)
-        return False

@@ -19,6 +19,8 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from bot.platforms.health import is_ready
+
 log = structlog.get_logger(__name__)
 SLACK_EVENTS_PATH = "/slack/events"
 MAX_BODY_BYTES = 1 << 20
@@ -33,7 +35,7 @@ def web_app(ready: Callable[[], bool]) -> FastAPI:
 
     @web.get("/readyz")
     def readyz() -> Response:
-        up = _safely(ready)
+        up = is_ready(ready)
         return Response(
             "ready\n" if up else "database unreachable\n",
             status_code=200 if up else 503,
@@ -109,11 +111,3 @@ class WebServer:
         self.server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=5)
-
-
-def _safely(check: Callable[[], bool]) -> bool:
-    try:
-        return check()
-    except Exception as error:
-        log.warning("readiness_failed", error=type(error).__name__)
-        return False
