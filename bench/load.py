@@ -234,6 +234,22 @@ def databases(workdir: Path, only: str) -> Iterator[list[tuple[str, str]]]:
         yield sqlite
 
 
+def incident_alerts(database_url: str) -> int:
+    """How many "possible widespread problem" alerts the bot posted to triage: fifty people reporting the
+    same printer jam is an incident, and its alert is a post of its own (then replaced in place)."""
+    from sqlalchemy import func, select
+
+    from bot.store.db import make_engine
+    from bot.store.models import ProblemAlert
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.scalar(select(func.count()).select_from(ProblemAlert)) or 0)
+    finally:
+        engine.dispose()
+
+
 # --- the figures ---------------------------------------------------------------------------------------
 
 
@@ -249,9 +265,10 @@ def cpu_per_message(result: dict[str, Any]) -> float:
 
 
 def lost_and_duplicated(result: dict[str, Any], triage: str) -> tuple[int, int]:
-    """Replies missing or repeated: one per message in its conversation, one card per ticket in triage."""
+    """Replies missing or repeated: one per message in its conversation, one card per ticket in triage
+    (and one per incident alert, `result["alerts"]`)."""
     posted: dict[str, int] = result["posted"]
-    expected = {**result["sent"], triage: result["tickets"]}
+    expected = {**result["sent"], triage: result["tickets"] + result.get("alerts", 0)}
     lost = sum(max(0, n - posted.get(where, 0)) for where, n in expected.items())
     duplicated = sum(max(0, posted.get(where, 0) - n) for where, n in expected.items())
     return lost, duplicated
@@ -265,7 +282,8 @@ def report(name: str, result: dict[str, Any], triage: str) -> bool:
     rate = messages / elapsed
     cpu_ms = cpu_per_message(result)
     print(
-        f"{name}: {messages} messages ({result['tickets']} tickets) in {elapsed:.1f} s = {rate:.1f}/s; "
+        f"{name}: {messages} messages ({result['tickets']} tickets, {result.get('alerts', 0)} incident "
+        f"alerts) in {elapsed:.1f} s = {rate:.1f}/s; "
         f"bot CPU {cpu_ms:.1f} ms/message × {rate:.1f}/s = {cpu_ms * rate / 10:.0f}% of one core "
         f"(of {100 * (os.cpu_count() or 1)}%)"
     )

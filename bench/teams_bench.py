@@ -41,6 +41,7 @@ from bench.load import (
     cpu_per_message,
     databases,
     headline,
+    incident_alerts,
     measured,
     parse_options,
     people,
@@ -231,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder, databases(Path(folder), chosen.only) as targets:
         for name, url in targets:
             result = measure(serve_bot, (url, chosen.employees), chosen, bot=True)
+            result["alerts"] = incident_alerts(url)
             missed |= report(name, result, TRIAGE)
     reference = measure(serve_bare_echo, (), chosen, bot=False)
     print(
