@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import random
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -297,3 +298,34 @@ def report(name: str, result: dict[str, Any], triage: str) -> bool:
     )
     print(f"{name}: replies lost {lost}, duplicated {duplicated}; connections refused {result['errors']}")
     return bool(ack_p99 > ACK_P99_MS or reply_p99 > REPLY_P99_MS or lost or duplicated or not messages)
+
+
+# measure(serve, args, options, bot=...) -> the run's figures; the platform bench's own load and fake.
+Measure = Callable[..., dict[str, Any]]
+
+
+def run_suite(
+    prog: str,
+    argv: list[str] | None,
+    measure: Measure,
+    serve_bot: Callable[..., None],
+    serve_reference: Callable[..., None],
+    describe_reference: Callable[[dict[str, Any]], str],
+    triage: str,
+) -> int:
+    """The bot on each database under load, then the bare SDK app as the reference; 1 when a target is
+    missed."""
+    chosen = parse_options(prog, argv)
+    quiet()
+    print(headline(chosen))
+    missed = False
+    with tempfile.TemporaryDirectory() as folder, databases(Path(folder), chosen.only) as targets:
+        for name, url in targets:
+            result = measure(serve_bot, (url, chosen.employees), chosen, bot=True)
+            result["alerts"] = incident_alerts(url)
+            missed |= report(name, result, triage)
+    reference = measure(serve_reference, (), chosen, bot=False)
+    print(describe_reference(reference))
+    if missed:
+        print("TARGET MISSED")
+    return 1 if missed else 0

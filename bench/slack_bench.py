@@ -23,11 +23,9 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 import urllib.request
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 from slack_sdk.signature import SignatureVerifier
@@ -35,16 +33,12 @@ from slack_sdk.signature import SignatureVerifier
 from bench.load import (
     Arrivals,
     cpu_per_message,
-    databases,
-    headline,
-    incident_alerts,
     measured,
-    parse_options,
     people,
     percentile,
     quiet,
-    report,
     run_employees,
+    run_suite,
     under_load,
 )
 from tests.servers.fake_slack import TEAM, FakeSlack, start_fake_slack
@@ -206,25 +200,18 @@ def measure(target: Any, args: tuple[Any, ...], options: argparse.Namespace, *, 
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    chosen = parse_options("bench.slack_bench", argv)
-    quiet()
-    print(headline(chosen))
-    missed = False
-    with tempfile.TemporaryDirectory() as folder, databases(Path(folder), chosen.only) as targets:
-        for name, url in targets:
-            result = measure(serve_bot, (url, chosen.employees), chosen, bot=True)
-            result["alerts"] = incident_alerts(url)
-            missed |= report(name, result, TRIAGE)
-    reference = measure(serve_bare_bolt, (), chosen, bot=False)
-    print(
+def describe_bare_bolt(reference: dict[str, Any]) -> str:
+    return (
         f"bare bolt (ack only): ack p50 {percentile(reference['acks'], 0.5):6.1f} ms  "
         f"p99 {percentile(reference['acks'], 0.99):6.1f} ms; {len(reference['acks'])} events, "
         f"{cpu_per_message(reference):.1f} ms CPU each; refused: {reference['errors']} (reference)"
     )
-    if missed:
-        print("TARGET MISSED")
-    return 1 if missed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_suite(
+        "bench.slack_bench", argv, measure, serve_bot, serve_bare_bolt, describe_bare_bolt, TRIAGE
+    )
 
 
 if __name__ == "__main__":

@@ -27,28 +27,22 @@ import logging
 import os
 import re
 import sys
-import tempfile
 import time
 import urllib.request
 import warnings
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from bench.load import (
     Arrivals,
     cpu_per_message,
-    databases,
-    headline,
-    incident_alerts,
     measured,
-    parse_options,
     people,
     percentile,
     quiet,
-    report,
     run_employees,
+    run_suite,
     under_load,
 )
 from tests.servers.fake_teams import APP_ID, BOT_TOKEN, TENANT, FakeTeams, start_fake_teams
@@ -224,27 +218,20 @@ def measure(target: Any, args: tuple[Any, ...], options: argparse.Namespace, *, 
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    chosen = parse_options("bench.teams_bench", argv)
-    quiet()
-    print(headline(chosen))
-    missed = False
-    with tempfile.TemporaryDirectory() as folder, databases(Path(folder), chosen.only) as targets:
-        for name, url in targets:
-            result = measure(serve_bot, (url, chosen.employees), chosen, bot=True)
-            result["alerts"] = incident_alerts(url)
-            missed |= report(name, result, TRIAGE)
-    reference = measure(serve_bare_echo, (), chosen, bot=False)
-    print(
+def describe_bare_echo(reference: dict[str, Any]) -> str:
+    return (
         f"bare SDK echo: ack p50 {percentile(reference['acks'], 0.5):6.1f} ms  "
         f"p99 {percentile(reference['acks'], 0.99):6.1f} ms; "
         f"reply p50 {percentile(reference['replies'], 0.5):6.1f} ms  "
         f"p99 {percentile(reference['replies'], 0.99):6.1f} ms; {len(reference['acks'])} messages, "
         f"{cpu_per_message(reference):.1f} ms CPU each; refused: {reference['errors']} (reference)"
     )
-    if missed:
-        print("TARGET MISSED")
-    return 1 if missed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_suite(
+        "bench.teams_bench", argv, measure, serve_bot, serve_bare_echo, describe_bare_echo, TRIAGE
+    )
 
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@ the test then runs the dispatcher (the Teams deliverer is not inline) and reads 
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -285,8 +287,17 @@ def test_an_unauthenticated_request_gets_401_and_reaches_no_handler(teams: Teams
 
 
 def test_an_oversized_body_is_refused_before_it_is_read(teams: Teams) -> None:
-    activity = teams.activity(ADA, teams.personal(ADA), text="x" * (2 << 20))
-    assert teams.post(activity) == 413
+    # Announce 2 MiB but send only the start: the answer must come before the body is read (a client
+    # still writing the whole body could instead see the connection closed under it).
+    url = urllib.parse.urlsplit(teams.base)
+    connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
+    connection.putrequest("POST", "/api/messages")
+    connection.putheader("Authorization", "Bearer " + teams.fake.mint())
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(2 << 20))
+    connection.endheaders(json.dumps(teams.activity(ADA, teams.personal(ADA), text="x" * 1000)).encode())
+    assert connection.getresponse().status == 413
+    connection.close()
     assert teams.fake.posted() == []
 
 

@@ -30,12 +30,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
 import pytest
+
+from tests.servers.support import serve_on_loopback
 
 TENANT = "00000000-0000-4000-8000-00000000aaaa"
 CLIENT_ID = "11111111-1111-4111-8111-111111111111"
@@ -460,18 +462,13 @@ def start_fake_entra() -> Iterator[FakeEntra]:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         authority.issue_cert("127.0.0.1", "localhost").configure_cert(context)
         fake = FakeEntra()
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
-        server.daemon_threads = True
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-        fake.url = f"https://127.0.0.1:{server.server_address[1]}"
+        port, stop = serve_on_loopback(_handler_for(fake), "fake-entra", tls=context)
+        fake.url = f"https://127.0.0.1:{port}"
         fake.ca_file = str(ca_file)
-        thread = threading.Thread(target=server.serve_forever, name="fake-entra", daemon=True)
-        thread.start()
         try:
             yield fake
         finally:
-            server.shutdown()
-            server.server_close()
+            stop()
 
 
 def issue_app_certificate(fake: FakeEntra, folder: Path) -> Path:

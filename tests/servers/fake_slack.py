@@ -15,11 +15,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+
+from tests.servers.support import serve_on_loopback
 
 BOT_USER = "UBOT"
 TEAM = "T0001"
@@ -203,14 +205,8 @@ def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
 def start_fake_slack() -> tuple[FakeSlack, Callable[[], None]]:
     """A running fake on a free port, and how to stop it (the benchmark uses it without pytest)."""
     fake = FakeSlack()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
-    server.daemon_threads = True
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}/api/"
-    threading.Thread(target=server.serve_forever, name="fake-slack", daemon=True).start()
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
+    port, stop = serve_on_loopback(_handler_for(fake), "fake-slack")
+    fake.url = f"http://127.0.0.1:{port}/api/"
 
     return fake, stop
 

@@ -22,13 +22,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.servers.support import serve_on_loopback
 
 APP_ID = "00000000-0000-0000-0000-0000000000b0"
 TENANT = "11111111-1111-1111-1111-111111111111"
@@ -248,15 +250,8 @@ def _handler_for(fake: FakeTeams) -> type[BaseHTTPRequestHandler]:
 def start_fake_teams() -> tuple[FakeTeams, Callable[[], None]]:
     """A running fake on a free port, and how to stop it (the benchmark uses it without pytest)."""
     fake = FakeTeams()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
-    server.daemon_threads = True
-    server.request_queue_size = 128
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}/"
-    threading.Thread(target=server.serve_forever, name="fake-teams", daemon=True).start()
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
+    port, stop = serve_on_loopback(_handler_for(fake), "fake-teams", backlog=128)
+    fake.url = f"http://127.0.0.1:{port}/"
 
     return fake, stop
 
@@ -325,17 +320,10 @@ def start_fake_login(directory: str) -> tuple[FakeLogin, Callable[[], None]]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(context)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    login.authority = f"https://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, name="fake-login", daemon=True).start()
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
+    port, stop = serve_on_loopback(Handler, "fake-login", tls=context)
+    login.authority = f"https://127.0.0.1:{port}"
 
     return login, stop
 
